@@ -1,0 +1,151 @@
+//! The command line, as clap derives it. Every flag explains itself in `--help`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use shoal_types::{JobId, JobState};
+
+const AFTER_HELP: &str = "\
+Exit codes: 0 ok; 1 a job failed or general error; 2 bad command line; 3 unknown job id;
+4 no node (no home, or node not running); 5 request refused; 6 node cannot start (store or
+home unusable); 7 timed out. `submit --wait` exits with the job's own code (128+N if killed
+by signal N).
+
+Environment: SHOAL_HOME (default ~/.shoal), SHOAL_LOG (log filter, e.g. debug).";
+
+/// Shoal: a peer-to-peer job scheduler. Every host runs the same binary; submit from
+/// any node, jobs are committed through raft before they are acknowledged.
+#[derive(Debug, Parser)]
+#[command(name = "shoal", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// Home directory of the node to use [env: SHOAL_HOME] [default: ~/.shoal]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub home: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a home with a new cluster: keys, certificate, shoal.toml, cluster.bundle.
+    Init,
+    /// Run a node in the foreground (initializes a home first if there is none).
+    Node(NodeArgs),
+    /// Submit a job; prints its id. Use `--` before the command.
+    Submit(SubmitArgs),
+    /// Show one job.
+    Status(StatusArgs),
+    /// List jobs, newest first.
+    List(ListArgs),
+    /// Wait until jobs finish; exit 0 only if all succeeded.
+    Wait(WaitArgs),
+    /// Print a job's output (stdout by default) from its last attempt.
+    Logs(LogsArgs),
+    /// Cancel jobs: queued ones never run, running ones are killed.
+    Cancel(CancelArgs),
+    /// Show raft state: leader, voters, learners, term, last applied index.
+    Cluster(JsonArgs),
+    /// Show the nodes of the cluster with their raft role and slots.
+    Nodes(JsonArgs),
+    /// Internal: the per-job supervisor process started by the node.
+    #[command(name = "__supervise", hide = true)]
+    Supervise,
+}
+
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    /// Jobs to run at once on this node [default: number of CPUs]
+    #[arg(long, value_name = "N")]
+    pub slots: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// Run this string with /bin/sh -c instead of a command after `--`
+    #[arg(long, value_name = "CMD", conflicts_with = "command")]
+    pub shell: Option<String>,
+    /// Working directory of the job [default: the current directory]
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+    /// Set an environment variable for the job (repeatable)
+    #[arg(long = "env", short = 'e', value_name = "K=V")]
+    pub env: Vec<String>,
+    /// A name to recognize the job by
+    #[arg(long, short = 'n')]
+    pub name: Option<String>,
+    /// Queue to put the job in
+    #[arg(long, short = 'q', default_value = "default")]
+    pub queue: String,
+    /// Priority: higher runs first, first-in first-out among equals
+    #[arg(
+        long,
+        short = 'p',
+        default_value_t = 0,
+        allow_negative_numbers = true,
+        value_name = "N"
+    )]
+    pub priority: i32,
+    /// Kill an attempt that runs longer than this (e.g. 90s, 5m, 2h)
+    #[arg(long, value_name = "DURATION", value_parser = crate::duration::parse_ms)]
+    pub timeout: Option<u64>,
+    /// Wait for the job and exit with its exit code
+    #[arg(long)]
+    pub wait: bool,
+    /// Print {"id": N} instead of the bare id
+    #[arg(long)]
+    pub json: bool,
+    /// The command and its arguments
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    pub id: JobId,
+    /// Print JSON for scripts
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only jobs in this state (queued, running, succeeded, failed, cancelled, ...)
+    #[arg(long)]
+    pub state: Option<JobState>,
+    /// Show at most this many jobs
+    #[arg(long, default_value_t = 1000)]
+    pub limit: usize,
+    /// Print JSON for scripts
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    #[arg(required = true, value_name = "ID")]
+    pub ids: Vec<JobId>,
+    /// Give up after this long (exit 7)
+    #[arg(long, value_name = "DURATION", value_parser = crate::duration::parse_ms)]
+    pub timeout: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    pub id: JobId,
+    /// Print stderr instead of stdout
+    #[arg(long)]
+    pub stderr: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CancelArgs {
+    #[arg(required = true, value_name = "ID")]
+    pub ids: Vec<JobId>,
+}
+
+#[derive(Debug, Args)]
+pub struct JsonArgs {
+    /// Print JSON for scripts
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,58 @@
+//! `shoal cluster` and `shoal nodes`: raft state and the node table.
+
+use shoal_node::Home;
+use shoal_types::api::{ClusterStatus, NodeStatus};
+use shoal_types::exit_code;
+
+use crate::args::JsonArgs;
+use crate::client;
+use crate::error::CliError;
+use crate::output::{self, table};
+
+pub async fn cluster(home: &Home, a: JsonArgs) -> Result<i32, CliError> {
+    let c: ClusterStatus = client::for_home(home)?.get("/v1/cluster").await?;
+    if a.json {
+        output::json(&c)?;
+        return Ok(exit_code::OK);
+    }
+    output::line(&format!(
+        "cluster:      {}\nnode:         {}\nleader:       {}\nvoters:       {}\nlearners:     {}\nterm:         {}\nlast applied: {}",
+        c.cluster_id,
+        c.node_id,
+        c.leader.as_deref().unwrap_or("none"),
+        c.voters.join(", "),
+        if c.learners.is_empty() { "-".into() } else { c.learners.join(", ") },
+        c.term,
+        c.last_applied.map(|i| i.to_string()).unwrap_or_else(|| "-".into()),
+    ))?;
+    Ok(exit_code::OK)
+}
+
+pub async fn nodes(home: &Home, a: JsonArgs) -> Result<i32, CliError> {
+    let nodes: Vec<NodeStatus> = client::for_home(home)?.get("/v1/nodes").await?;
+    if a.json {
+        output::json(&nodes)?;
+        return Ok(exit_code::OK);
+    }
+    let rows: Vec<Vec<String>> = nodes
+        .iter()
+        .map(|n| {
+            vec![
+                n.id.clone(),
+                n.raft_role.clone(),
+                if n.alive { "yes".into() } else { "no".into() },
+                format!("{}/{}", n.slots_free, n.slots),
+                if n.addrs.is_empty() {
+                    "-".into()
+                } else {
+                    n.addrs.join(",")
+                },
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table::render(&["ID", "ROLE", "ALIVE", "FREE/SLOTS", "ADDRS"], &rows)
+    );
+    Ok(exit_code::OK)
+}

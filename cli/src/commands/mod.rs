@@ -1,0 +1,35 @@
+//! One file per subcommand; this file only dispatches.
+
+mod cancel;
+mod cluster;
+mod init;
+mod list;
+mod logs;
+mod node;
+mod status;
+mod submit;
+mod wait;
+
+use shoal_node::Home;
+
+use crate::args::{Cli, Command};
+use crate::error::CliError;
+
+/// Runs the parsed command; returns the exit code.
+pub async fn run(cli: Cli) -> Result<i32, CliError> {
+    let home = Home::resolve(cli.home.as_deref());
+    match cli.command {
+        Command::Init => init::run(&home),
+        Command::Node(a) => node::run(&home, a).await,
+        Command::Submit(a) => submit::run(&home, a).await,
+        Command::Status(a) => status::run(&home, a).await,
+        Command::List(a) => list::run(&home, a).await,
+        Command::Wait(a) => wait::run(&home, a).await,
+        Command::Logs(a) => logs::run(&home, a).await,
+        Command::Cancel(a) => cancel::run(&home, a).await,
+        Command::Cluster(a) => cluster::cluster(&home, a).await,
+        Command::Nodes(a) => cluster::nodes(&home, a).await,
+        // Handled in main before the runtime starts.
+        Command::Supervise => Ok(shoal_types::exit_code::USAGE),
+    }
+}

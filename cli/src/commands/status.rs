@@ -1,0 +1,59 @@
+//! `shoal status ID`: one job, as key/value lines or JSON.
+
+use shoal_node::Home;
+use shoal_types::api::JobStatus;
+use shoal_types::exit_code;
+
+use crate::args::StatusArgs;
+use crate::client;
+use crate::error::CliError;
+use crate::output;
+
+pub async fn run(home: &Home, a: StatusArgs) -> Result<i32, CliError> {
+    let client = client::for_home(home)?;
+    let s: JobStatus = client.get(&format!("/v1/jobs/{}", a.id)).await?;
+    if a.json {
+        output::json(&s)?;
+        return Ok(exit_code::OK);
+    }
+    let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    let mut text = format!(
+        "id:         {}\nname:       {}\nstate:      {}\nqueue:      {}\npriority:   {}\ncommand:    {}\nexit code:  {}\nnode:       {}\nsubmitted:  {}\nstarted:    {}\nended:      {}\nattempts:   {}\n",
+        s.id,
+        opt(&s.name),
+        s.state,
+        s.queue,
+        s.priority,
+        s.command,
+        s.exit_code.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
+        opt(&s.node),
+        s.submitted_at,
+        opt(&s.started_at),
+        opt(&s.ended_at),
+        s.attempts.len(),
+    );
+    for a in &s.attempts {
+        text.push_str(&format!(
+            "  #{} on {}: {} -> {}  exit {}  {}  wall {}  cpu {}  rss {}\n",
+            a.n,
+            a.node,
+            a.started_at,
+            opt(&a.ended_at),
+            shoal_types::api::shell_exit_code(a.exit_code, a.signal)
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "-".into()),
+            a.fail_reason.clone().unwrap_or_else(|| "ok".into()),
+            a.wall_ms
+                .map(|v| format!("{v}ms"))
+                .unwrap_or_else(|| "-".into()),
+            a.cpu_ms
+                .map(|v| format!("{v}ms"))
+                .unwrap_or_else(|| "-".into()),
+            a.max_rss_kb
+                .map(|v| format!("{v}KiB"))
+                .unwrap_or_else(|| "-".into()),
+        ));
+    }
+    print!("{text}");
+    Ok(exit_code::OK)
+}

@@ -1,0 +1,174 @@
+//! Test harness: drives the built `shoal` binary like a user, each test in its own
+//! temporary home, each node process in its own process group.
+
+#![allow(dead_code)]
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const SHOAL: &str = env!("CARGO_BIN_EXE_shoal");
+
+/// A temporary home and, while running, the node process serving it.
+pub struct TestNode {
+    pub dir: tempfile::TempDir,
+    pub home: PathBuf,
+    child: Option<Child>,
+    slots: u32,
+}
+
+impl TestNode {
+    /// A fresh home (not yet initialized) in a temp dir.
+    pub fn new(slots: u32) -> TestNode {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let home = dir.path().join("home");
+        TestNode {
+            dir,
+            home,
+            child: None,
+            slots,
+        }
+    }
+
+    /// A node started on a fresh home and ready (leader elected, API up).
+    pub fn started(slots: u32) -> TestNode {
+        let mut n = TestNode::new(slots);
+        n.start();
+        n
+    }
+
+    pub fn start(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("node.log"))
+            .expect("log file");
+        let child = Command::new(SHOAL)
+            .args(["node", "--home"])
+            .arg(&self.home)
+            .args(["--slots", &self.slots.to_string()])
+            .env("SHOAL_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .expect("spawn shoal node");
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    /// Polls `shoal cluster --json` until this node reports itself leader.
+    pub fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(c) = self.child.as_mut() {
+                if let Ok(Some(status)) = c.try_wait() {
+                    panic!("node exited early with {status}; log:\n{}", self.log());
+                }
+            }
+            let out = self.shoal(&["cluster", "--json"]);
+            if out.status.success() {
+                let v: serde_json::Value =
+                    serde_json::from_slice(&out.stdout).expect("cluster json");
+                if v["leader"].as_str().is_some() && v["leader"] == v["node_id"] {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node not ready in 60 s; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("node.log")).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// SIGKILL to the node process only (its job supervisors live in other groups).
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().expect("running node");
+        unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+        c.wait().expect("wait node")
+    }
+
+    /// Runs `shoal ARGS --home HOME`.
+    pub fn shoal(&self, args: &[&str]) -> Output {
+        shoal_in(&self.home, args)
+    }
+
+    /// Runs a command that must succeed; returns its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.shoal(args);
+        assert!(
+            out.status.success(),
+            "shoal {args:?} failed ({}): {}\nnode log:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
+        String::from_utf8(out.stdout).expect("utf8")
+    }
+
+    /// Submits and returns the id.
+    pub fn submit(&self, args: &[&str]) -> u64 {
+        let mut full = vec!["submit"];
+        full.extend_from_slice(args);
+        self.ok(&full).trim().parse().expect("job id on stdout")
+    }
+
+    pub fn status(&self, id: u64) -> serde_json::Value {
+        serde_json::from_str(&self.ok(&["status", &id.to_string(), "--json"])).expect("status json")
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+pub fn shoal_in(home: &Path, args: &[&str]) -> Output {
+    Command::new(SHOAL)
+        .args(args)
+        .arg("--home")
+        .arg(home)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run shoal")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}

@@ -1,0 +1,202 @@
+//! Submitting, inspecting and waiting for jobs through the CLI of a one-node cluster.
+
+mod common;
+
+use common::{code, TestNode};
+
+#[test]
+fn submit_then_logs_prints_the_output() {
+    let n = TestNode::started(2);
+    let id = n.submit(&["--", "echo", "hi"]);
+    assert_eq!(
+        n.ok(&["wait", &id.to_string()]).trim(),
+        format!("{id} succeeded (exit 0)")
+    );
+    assert_eq!(n.ok(&["logs", &id.to_string()]), "hi\n");
+    let s = n.status(id);
+    assert_eq!(s["state"], "succeeded");
+    assert_eq!(s["exit_code"], 0);
+    assert_eq!(s["queue"], "default");
+    assert_eq!(s["attempts"].as_array().unwrap().len(), 1);
+    assert_eq!(s["attempts"][0]["n"], 1);
+    for field in [
+        "id",
+        "name",
+        "state",
+        "queue",
+        "priority",
+        "exit_code",
+        "node",
+        "submitted_at",
+        "started_at",
+        "ended_at",
+        "attempts",
+    ] {
+        assert!(s.get(field).is_some(), "status lacks {field}: {s}");
+    }
+    for field in [
+        "n",
+        "node",
+        "started_at",
+        "ended_at",
+        "exit_code",
+        "signal",
+        "fail_reason",
+    ] {
+        assert!(
+            s["attempts"][0].get(field).is_some(),
+            "attempt lacks {field}"
+        );
+    }
+}
+
+#[test]
+fn submit_wait_exits_with_the_jobs_code_or_128_plus_signal() {
+    let n = TestNode::started(2);
+    let ok = n.shoal(&["submit", "--wait", "--", "true"]);
+    assert_eq!(code(&ok), 0);
+    let three = n.shoal(&["submit", "--wait", "--shell", "exit 3"]);
+    assert_eq!(code(&three), 3, "{}", common::stderr(&three));
+    let killed = n.shoal(&["submit", "--wait", "--shell", "kill -9 $$"]);
+    assert_eq!(code(&killed), 137);
+    let id: u64 = String::from_utf8_lossy(&killed.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    let s = n.status(id);
+    assert_eq!(s["state"], "failed");
+    assert_eq!(s["attempts"][0]["signal"], 9);
+    assert_eq!(s["attempts"][0]["fail_reason"], "signaled");
+}
+
+#[test]
+fn shell_env_cwd_name_and_job_variables_reach_the_job() {
+    let n = TestNode::started(2);
+    let dir = n.dir.path().to_str().unwrap().to_string();
+    let id = n.submit(&[
+        "--shell",
+        "echo $FOO-$SHOAL_JOB_ID-$SHOAL_ATTEMPT | tr a-z A-Z; pwd; echo err >&2; test -n \"$SHOAL_NODE_ID\"",
+        "--env",
+        "FOO=bar",
+        "--cwd",
+        &dir,
+        "--name",
+        "my job",
+    ]);
+    n.ok(&["wait", &id.to_string()]);
+    let out = n.ok(&["logs", &id.to_string()]);
+    assert_eq!(out, format!("BAR-{id}-1\n{dir}\n"));
+    assert_eq!(n.ok(&["logs", &id.to_string(), "--stderr"]), "err\n");
+    assert_eq!(n.status(id)["name"], "my job");
+}
+
+#[test]
+fn higher_priority_runs_first_and_fifo_among_equals() {
+    let n = TestNode::started(1);
+    let blocker = n.submit(&["--", "sleep", "1"]);
+    let marker = n.dir.path().join("order");
+    let m = marker.to_str().unwrap();
+    let low = n.submit(&["--priority", "-5", "--shell", &format!("echo low >> {m}")]);
+    let first = n.submit(&["--shell", &format!("echo a >> {m}")]);
+    let second = n.submit(&["--shell", &format!("echo b >> {m}")]);
+    let high = n.submit(&["-p", "10", "--shell", &format!("echo high >> {m}")]);
+    let ids: Vec<String> = [blocker, low, first, second, high]
+        .iter()
+        .map(u64::to_string)
+        .collect();
+    let mut args = vec!["wait"];
+    args.extend(ids.iter().map(String::as_str));
+    n.ok(&args);
+    assert_eq!(
+        std::fs::read_to_string(&marker).unwrap(),
+        "high\na\nb\nlow\n"
+    );
+}
+
+#[test]
+fn timeout_kills_the_attempt_and_fails_the_job() {
+    let n = TestNode::started(1);
+    let out = n.shoal(&[
+        "submit",
+        "--wait",
+        "--timeout",
+        "300ms",
+        "--",
+        "sleep",
+        "30",
+    ]);
+    assert_eq!(code(&out), 128 + 15, "{}", common::stderr(&out));
+    let id: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    let s = n.status(id);
+    assert_eq!(s["state"], "failed");
+    assert_eq!(s["attempts"][0]["fail_reason"], "timed out");
+}
+
+#[test]
+fn cancel_stops_queued_and_running_jobs() {
+    let n = TestNode::started(1);
+    let running = n.submit(&["--", "sleep", "60"]);
+    let queued = n.submit(&["--", "sleep", "60"]);
+    // Wait until the first one runs.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while n.status(running)["state"] != "running" {
+        assert!(std::time::Instant::now() < deadline, "job never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = n.ok(&["cancel", &running.to_string(), &queued.to_string()]);
+    assert!(
+        out.contains(&format!("{running} cancelled (killing")),
+        "{out}"
+    );
+    assert!(out.contains(&format!("{queued} cancelled")), "{out}");
+    let w = n.shoal(&[
+        "wait",
+        "--timeout",
+        "20s",
+        &running.to_string(),
+        &queued.to_string(),
+    ]);
+    assert_eq!(code(&w), 1, "wait exits 1 when a job did not succeed");
+    let s = n.status(running);
+    assert_eq!(s["state"], "cancelled");
+    assert_eq!(s["attempts"][0]["fail_reason"], "cancelled");
+    assert_eq!(s["attempts"][0]["signal"], 15);
+    assert_eq!(n.status(queued)["attempts"].as_array().unwrap().len(), 0);
+    let again = n.ok(&["cancel", &queued.to_string()]);
+    assert!(again.contains("already finished"));
+}
+
+#[test]
+fn list_filters_by_state_and_json_is_an_array() {
+    let n = TestNode::started(1);
+    let a = n.submit(&["--", "true"]);
+    let b = n.submit(&["--shell", "exit 1"]);
+    n.shoal(&["wait", &a.to_string(), &b.to_string()]);
+    let failed: serde_json::Value =
+        serde_json::from_str(&n.ok(&["list", "--state", "failed", "--json"])).unwrap();
+    let ids: Vec<u64> = failed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, vec![b]);
+    let table = n.ok(&["list"]);
+    assert!(table.starts_with("ID"), "{table}");
+    assert_eq!(table.lines().count(), 3);
+}
+
+#[test]
+fn cluster_and_nodes_describe_the_single_node() {
+    let n = TestNode::started(3);
+    let c: serde_json::Value = serde_json::from_str(&n.ok(&["cluster", "--json"])).unwrap();
+    assert_eq!(c["leader"], c["node_id"]);
+    assert_eq!(c["voters"].as_array().unwrap().len(), 1);
+    assert!(c["term"].as_u64().unwrap() >= 1);
+    assert!(c["last_applied"].as_u64().is_some());
+    let nodes: serde_json::Value = serde_json::from_str(&n.ok(&["nodes", "--json"])).unwrap();
+    assert_eq!(nodes[0]["id"], c["node_id"]);
+    assert_eq!(nodes[0]["raft_role"], "leader");
+    assert_eq!(nodes[0]["slots"], 3);
+    assert_eq!(nodes[0]["alive"], true);
+}

@@ -1,0 +1,77 @@
+//! Durability: acknowledged jobs survive kill -9 of the node; jobs that were running
+//! are killed by their supervisors and re-queued on restart.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::TestNode;
+
+fn marker_processes(marker: &str) -> usize {
+    let out = std::process::Command::new("pgrep")
+        .args(["-f", marker])
+        .output()
+        .expect("pgrep");
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
+#[test]
+fn fifty_acknowledged_jobs_survive_kill_9_and_all_finish() {
+    let mut n = TestNode::started(2);
+    let marker = format!("shoal-restart-marker-{}", std::process::id());
+    let ids: Vec<u64> = (0..50)
+        .map(|i| n.submit(&["--shell", &format!("sleep 0.2; : {marker} {i}")]))
+        .collect();
+    // Let some start, then crash the node.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while marker_processes(&marker) == 0 {
+        assert!(Instant::now() < deadline, "no job started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    n.kill9();
+    // Supervisors notice the node is gone and kill their jobs.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while marker_processes(&marker) > 0 {
+        assert!(Instant::now() < deadline, "jobs outlived their node");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    n.start();
+    let mut args = vec!["wait".to_string(), "--timeout".into(), "120s".into()];
+    args.extend(ids.iter().map(u64::to_string));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = n.ok(&args);
+    assert_eq!(out.lines().count(), 50);
+    let mut lost = 0;
+    for id in &ids {
+        let s = n.status(*id);
+        assert_eq!(s["state"], "succeeded", "job {id}: {s}");
+        let attempts = s["attempts"].as_array().unwrap();
+        lost += attempts
+            .iter()
+            .filter(|a| a["fail_reason"] == "lost")
+            .count();
+        assert_eq!(attempts.last().unwrap()["exit_code"], 0);
+    }
+    assert!(
+        lost >= 1,
+        "the jobs running at the crash were re-queued as lost attempts"
+    );
+}
+
+#[test]
+fn restart_recovers_state_and_does_not_bootstrap_again() {
+    let mut n = TestNode::started(1);
+    let id = n.submit(&["--", "echo", "kept"]);
+    n.ok(&["wait", &id.to_string()]);
+    let before: serde_json::Value = serde_json::from_str(&n.ok(&["cluster", "--json"])).unwrap();
+    assert!(n.stop().success(), "SIGTERM stops the node cleanly");
+    n.start();
+    let after: serde_json::Value = serde_json::from_str(&n.ok(&["cluster", "--json"])).unwrap();
+    assert_eq!(after["node_id"], before["node_id"]);
+    assert_eq!(after["voters"], before["voters"]);
+    assert!(after["term"].as_u64() > before["term"].as_u64());
+    assert_eq!(n.ok(&["logs", &id.to_string()]), "kept\n");
+    let next = n.submit(&["--", "true"]);
+    assert_eq!(next, id + 1, "job ids continue after restart");
+}

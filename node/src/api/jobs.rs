@@ -1,0 +1,194 @@
+//! Job routes: submit, status, list, wait, logs, cancel.
+
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use shoal_raft_store::{Request, Response, SubmitRejection};
+use shoal_types::api::{
+    CancelRequest, CancelResponse, CancelResult, JobStatus, ListQuery, LogStream, LogsQuery,
+    SubmitRequest, SubmitResponse, WaitQuery,
+};
+use shoal_types::envelope::fresh_nonce;
+use shoal_types::{time::now_ms, EnvelopeBody, JobId, JobRecord, SignedEnvelope};
+use tracing::{info, instrument};
+
+use super::AppState;
+use crate::error::ApiError;
+use crate::raft::proposer::ProposeError;
+
+/// Default and largest page of `GET /v1/jobs`.
+const LIST_DEFAULT: usize = 1_000;
+const LIST_MAX: usize = 100_000;
+/// Longest single `wait` poll.
+const WAIT_MAX_MS: u64 = 60_000;
+
+fn parse_id(raw: &str) -> Result<JobId, ApiError> {
+    raw.parse()
+        .map_err(|e: shoal_types::TypesError| ApiError::BadRequest(e.to_string()))
+}
+
+fn load(s: &AppState, id: JobId) -> Result<JobRecord, ApiError> {
+    s.view.get_job(id)?.ok_or(ApiError::JobNotFound(id))
+}
+
+fn status_of(r: &JobRecord) -> Result<JobStatus, ApiError> {
+    JobStatus::from_record(r).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+pub(crate) fn propose_error(e: ProposeError) -> ApiError {
+    match e {
+        ProposeError::NotLeader { .. } => {
+            ApiError::Unavailable("no leader yet; try again shortly".into())
+        }
+        other => ApiError::Unavailable(other.to_string()),
+    }
+}
+
+/// Signs the spec with this node's key into an envelope, verifies it as the leader
+/// would, proposes it, and answers once it is committed and applied.
+#[instrument(skip_all)]
+pub async fn submit(
+    State(s): State<AppState>,
+    body: Bytes,
+) -> Result<Json<SubmitResponse>, ApiError> {
+    let req: SubmitRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::BadRequest(format!("request body is not a valid submit request: {e}"))
+    })?;
+    req.spec.validate()?;
+    let now = now_ms();
+    let body = EnvelopeBody {
+        cluster_id: s.identity.cluster_id.clone(),
+        spec: req.spec,
+        submitter: s.identity.node_id,
+        certificate: s.identity.certificate.clone(),
+        timestamp_ms: now,
+        nonce: fresh_nonce(),
+    };
+    let envelope = SignedEnvelope::sign(&body, &s.identity.node_key);
+    envelope.verify(&s.identity.authority, &s.identity.cluster_id)?;
+    match s
+        .proposer
+        .propose(Request::Submit {
+            envelope,
+            now_ms: now,
+        })
+        .await
+        .map_err(propose_error)?
+    {
+        Response::Submitted { id } => {
+            info!(job = %id, "job submitted");
+            Ok(Json(SubmitResponse { id }))
+        }
+        Response::SubmitRejected { reason } => Err(match reason {
+            SubmitRejection::ReplayedNonce { existing } => ApiError::BadRequest(format!(
+                "replayed envelope (job {existing} already has this nonce)"
+            )),
+            SubmitRejection::BadEnvelope(why) => ApiError::BadRequest(why),
+        }),
+        other => Err(ApiError::Internal(format!("unexpected response {other:?}"))),
+    }
+}
+
+pub async fn get(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<JobStatus>, ApiError> {
+    let id = parse_id(&id)?;
+    Ok(Json(status_of(&load(&s, id)?)?))
+}
+
+pub async fn list(
+    State(s): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Vec<JobStatus>>, ApiError> {
+    let limit = q.limit.unwrap_or(LIST_DEFAULT).min(LIST_MAX);
+    let records = s.view.list_jobs(q.state, limit)?;
+    Ok(Json(
+        records.iter().map(status_of).collect::<Result<_, _>>()?,
+    ))
+}
+
+/// Answers when the job is terminal, or with its current status at the timeout.
+pub async fn wait(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<WaitQuery>,
+) -> Result<Json<JobStatus>, ApiError> {
+    let id = parse_id(&id)?;
+    let deadline = tokio::time::Instant::now()
+        + Duration::from_millis(q.timeout_ms.unwrap_or(30_000).min(WAIT_MAX_MS));
+    let mut applied = s.view.subscribe();
+    loop {
+        let rec = load(&s, id)?;
+        if rec.state.is_terminal() {
+            return Ok(Json(status_of(&rec)?));
+        }
+        match tokio::time::timeout_at(deadline, applied.changed()).await {
+            Ok(Ok(())) => continue,
+            _ => return Ok(Json(status_of(&rec)?)),
+        }
+    }
+}
+
+/// The last attempt's output file, streamed. Empty if the job has not started.
+pub async fn logs(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<LogsQuery>,
+) -> Result<Body, ApiError> {
+    let id = parse_id(&id)?;
+    let rec = load(&s, id)?;
+    let Some(attempt) = rec.last_attempt() else {
+        return Ok(Body::empty());
+    };
+    if attempt.node != s.identity.node_id {
+        return Err(ApiError::Unavailable(format!(
+            "job {id} ran on node {}; fetching output from other nodes is not supported yet",
+            attempt.node
+        )));
+    }
+    let stream = match q.stream.unwrap_or(LogStream::Stdout) {
+        LogStream::Stdout => "stdout",
+        LogStream::Stderr => "stderr",
+    };
+    let path = s.home.output_file(id, attempt.n, stream);
+    match tokio::fs::File::open(&path).await {
+        Ok(f) => Ok(Body::from_stream(tokio_util::io::ReaderStream::new(f))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Body::empty()),
+        Err(e) => Err(ApiError::Internal(format!(
+            "cannot read {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+pub async fn cancel(
+    State(s): State<AppState>,
+    body: Bytes,
+) -> Result<Json<CancelResponse>, ApiError> {
+    let req: CancelRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::BadRequest(format!("request body is not a valid cancel request: {e}"))
+    })?;
+    if req.ids.is_empty() {
+        return Err(ApiError::BadRequest("no job ids given".into()));
+    }
+    match s
+        .proposer
+        .propose(Request::Cancel {
+            ids: req.ids,
+            now_ms: now_ms(),
+        })
+        .await
+        .map_err(propose_error)?
+    {
+        Response::Cancelled { results } => Ok(Json(CancelResponse {
+            results: results
+                .into_iter()
+                .map(|(id, outcome)| CancelResult { id, outcome })
+                .collect(),
+        })),
+        other => Err(ApiError::Internal(format!("unexpected response {other:?}"))),
+    }
+}

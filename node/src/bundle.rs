@@ -1,0 +1,42 @@
+//! `cluster.bundle`: the one file another host needs to join a cluster — cluster id,
+//! authority key (public, plus the secret in simple mode) and bootstrap addresses.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::FatalError;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Bundle {
+    pub cluster_id: String,
+    pub authority_public_key: String,
+    /// Simple mode: hosts certify their own node keys with it. Absent in hardened mode.
+    #[serde(default)]
+    pub authority_secret_key: Option<String>,
+    /// libp2p multiaddrs of nodes a newcomer dials first.
+    #[serde(default)]
+    pub bootstrap: Vec<String>,
+}
+
+impl Bundle {
+    pub fn load(path: &Path) -> Result<Bundle, FatalError> {
+        let text = std::fs::read_to_string(path).map_err(|e| FatalError::HomeIo {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        })?;
+        toml::from_str(&text).map_err(|e| FatalError::Config {
+            path: path.to_path_buf(),
+            detail: format!("not a cluster bundle: {e}"),
+        })
+    }
+
+    pub fn to_toml(&self) -> String {
+        let mut s = String::from(
+            "# Shoal cluster bundle: copy to a host to let it join this cluster.\n\
+             # It holds the cluster authority's secret key (simple mode): keep it private.\n",
+        );
+        s.push_str(&toml::to_string_pretty(self).unwrap_or_default());
+        s
+    }
+}

@@ -1,0 +1,166 @@
+//! `shoal.toml`: one typed struct with serde defaults for every field.
+//!
+//! Layering: defaults, then the file, then flags (applied by the caller through
+//! [`NodeConfig::with_overrides`]); [`NodeConfig::validate`] runs last.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::FatalError;
+
+/// Settings of one node. Public cluster facts (id, authority public key) live here
+/// too, so a node needs nothing else from the bundle after init.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeConfig {
+    pub cluster_id: String,
+    /// The cluster authority's public key, hex.
+    pub authority_public_key: String,
+    /// True on the host where `shoal init` created the cluster: it alone bootstraps.
+    #[serde(default)]
+    pub genesis: bool,
+    /// Concurrent jobs on this node; 0 means one per CPU.
+    #[serde(default)]
+    pub slots: u32,
+    /// How long a job's supervisor waits between SIGTERM and SIGKILL.
+    #[serde(default = "default_kill_grace_ms")]
+    pub kill_grace_ms: u64,
+    /// A job's supervisor kills the job if the node stops renewing for this long.
+    #[serde(default = "default_lease_ms")]
+    pub lease_ms: u64,
+    /// Raft heartbeat period.
+    #[serde(default = "default_heartbeat_ms")]
+    pub heartbeat_ms: u64,
+    /// Raft election timeout (lower bound; the upper bound is twice this).
+    #[serde(default = "default_election_ms")]
+    pub election_timeout_ms: u64,
+    /// Take a raft snapshot after this many log entries.
+    #[serde(default = "default_snapshot_logs")]
+    pub snapshot_after_logs: u64,
+}
+
+fn default_kill_grace_ms() -> u64 {
+    5_000
+}
+fn default_lease_ms() -> u64 {
+    10_000
+}
+fn default_heartbeat_ms() -> u64 {
+    100
+}
+fn default_election_ms() -> u64 {
+    500
+}
+fn default_snapshot_logs() -> u64 {
+    50_000
+}
+
+/// Values given on the command line; `None` keeps the file's value.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub slots: Option<u32>,
+}
+
+impl NodeConfig {
+    pub fn new(cluster_id: String, authority_public_key: String, genesis: bool) -> NodeConfig {
+        NodeConfig {
+            cluster_id,
+            authority_public_key,
+            genesis,
+            slots: 0,
+            kill_grace_ms: default_kill_grace_ms(),
+            lease_ms: default_lease_ms(),
+            heartbeat_ms: default_heartbeat_ms(),
+            election_timeout_ms: default_election_ms(),
+            snapshot_after_logs: default_snapshot_logs(),
+        }
+    }
+
+    pub fn load(path: &Path) -> Result<NodeConfig, FatalError> {
+        let text = std::fs::read_to_string(path).map_err(|e| FatalError::Config {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        })?;
+        toml::from_str(&text).map_err(|e| FatalError::Config {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        })
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+
+    pub fn with_overrides(mut self, o: &Overrides) -> NodeConfig {
+        if let Some(s) = o.slots {
+            self.slots = s;
+        }
+        self
+    }
+
+    /// Slots after resolving 0 to the CPU count.
+    pub fn effective_slots(&self) -> u32 {
+        if self.slots > 0 {
+            self.slots
+        } else {
+            std::thread::available_parallelism()
+                .map(|n| n.get() as u32)
+                .unwrap_or(1)
+        }
+    }
+
+    pub fn validate(&self, path: &Path) -> Result<(), FatalError> {
+        let bad = |detail: String| {
+            Err(FatalError::Config {
+                path: path.to_path_buf(),
+                detail,
+            })
+        };
+        if self.cluster_id.is_empty() {
+            return bad("cluster_id is empty".into());
+        }
+        if self.lease_ms < 1_000 {
+            return bad(format!(
+                "lease_ms = {} is below the minimum of 1000",
+                self.lease_ms
+            ));
+        }
+        if self.heartbeat_ms == 0 || self.election_timeout_ms <= self.heartbeat_ms * 2 {
+            return bad(format!(
+                "election_timeout_ms ({}) must exceed twice heartbeat_ms ({})",
+                self.election_timeout_ms, self.heartbeat_ms
+            ));
+        }
+        if self.slots > 4096 {
+            return bad(format!("slots = {} is over the limit of 4096", self.slots));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_fills_defaults() {
+        let c = NodeConfig::new("c".into(), "ab".into(), true);
+        let back: NodeConfig = toml::from_str(&c.to_toml()).unwrap();
+        assert_eq!(back.lease_ms, 10_000);
+        let minimal: NodeConfig =
+            toml::from_str("cluster_id = \"x\"\nauthority_public_key = \"y\"\n").unwrap();
+        assert_eq!(minimal.kill_grace_ms, 5_000);
+        assert!(!minimal.genesis);
+    }
+
+    #[test]
+    fn validate_rejects_bad_timing() {
+        let mut c = NodeConfig::new("c".into(), "ab".into(), true);
+        c.election_timeout_ms = 100;
+        assert!(c.validate(Path::new("x")).is_err());
+        let c = NodeConfig::new("c".into(), "ab".into(), true)
+            .with_overrides(&Overrides { slots: Some(3) });
+        assert_eq!(c.effective_slots(), 3);
+        assert!(c.validate(Path::new("x")).is_ok());
+    }
+}

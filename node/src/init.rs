@@ -1,0 +1,160 @@
+//! `shoal init`: creates a home with a new cluster (genesis) — cluster id, authority
+//! key, node key and certificate, `shoal.toml` and `cluster.bundle`.
+//!
+//! The home is built in a temporary sibling directory and renamed into place, so a
+//! failure half way leaves nothing behind, and an existing home is never touched.
+
+use std::path::{Path, PathBuf};
+
+use shoal_types::{keys, time::now_ms, Certificate, NodeId};
+
+use crate::bundle::Bundle;
+use crate::config::NodeConfig;
+use crate::error::FatalError;
+use crate::home::Home;
+use crate::secret_file::{create_dir, write_new};
+
+/// What `init` made, for the CLI to report.
+#[derive(Debug, Clone)]
+pub struct InitReport {
+    pub home: PathBuf,
+    pub cluster_id: String,
+    pub node_id: NodeId,
+    pub bundle: PathBuf,
+}
+
+/// Creates a genesis home at `home`. Refuses (changing nothing) if one exists.
+pub fn init_genesis(home: &Home) -> Result<InitReport, FatalError> {
+    refuse_existing(home.root())?;
+    let cluster_id = hex::encode(rand::random::<[u8; 8]>());
+    let authority = keys::generate();
+    let node_key = keys::generate();
+    let cert = Certificate::issue(&authority, &cluster_id, &node_key.verifying_key(), now_ms());
+    let config = NodeConfig::new(
+        cluster_id.clone(),
+        keys::verifying_to_hex(&authority.verifying_key()),
+        true,
+    );
+    let bundle = Bundle {
+        cluster_id: cluster_id.clone(),
+        authority_public_key: config.authority_public_key.clone(),
+        authority_secret_key: Some(keys::signing_to_hex(&authority)),
+        bootstrap: Vec::new(),
+    };
+
+    let parent = home
+        .root()
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+    let staging = Home::new(parent.join(format!(
+        ".{}.init-{}",
+        home.root().file_name().and_then(|n| n.to_str()).unwrap_or("shoal"),
+        hex::encode(rand::random::<[u8; 4]>())
+    )));
+    let result = (|| {
+        create_dir(staging.root(), 0o700).map_err(|e| io(staging.root(), e))?;
+        create_dir(&staging.private_dir(), 0o700).map_err(|e| io(&staging.private_dir(), e))?;
+        write_new(
+            &staging.authority_key(),
+            keys::signing_to_hex(&authority).as_bytes(),
+            0o600,
+        )
+        .map_err(|e| io(&staging.authority_key(), e))?;
+        write_new(
+            &staging.node_key(),
+            keys::signing_to_hex(&node_key).as_bytes(),
+            0o600,
+        )
+        .map_err(|e| io(&staging.node_key(), e))?;
+        let cert_json = serde_json::to_string_pretty(&cert).unwrap_or_default();
+        write_new(&staging.certificate(), cert_json.as_bytes(), 0o644)
+            .map_err(|e| io(&staging.certificate(), e))?;
+        write_new(&staging.config(), config.to_toml().as_bytes(), 0o644)
+            .map_err(|e| io(&staging.config(), e))?;
+        write_new(&staging.bundle(), bundle.to_toml().as_bytes(), 0o600)
+            .map_err(|e| io(&staging.bundle(), e))?;
+        // rename(2) replaces an empty directory, so an empty pre-made home is fine.
+        std::fs::rename(staging.root(), home.root()).map_err(|e| io(home.root(), e))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(staging.root());
+    }
+    result?;
+    Ok(InitReport {
+        home: home.root().to_path_buf(),
+        cluster_id,
+        node_id: NodeId::from_public_key(node_key.verifying_key().as_bytes()),
+        bundle: home.bundle(),
+    })
+}
+
+fn refuse_existing(root: &Path) -> Result<(), FatalError> {
+    match std::fs::read_dir(root) {
+        Ok(mut entries) => match entries.next() {
+            None => Ok(()),
+            Some(entry) => {
+                let what = entry
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .unwrap_or_else(|_| "a file".into());
+                Err(FatalError::HomeExists {
+                    path: root.to_path_buf(),
+                    what,
+                })
+            }
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => Err(FatalError::HomeExists {
+            path: root.to_path_buf(),
+            what: "a file of that name".into(),
+        }),
+        Err(e) => Err(io(root, e)),
+    }
+}
+
+fn io(path: &Path, e: std::io::Error) -> FatalError {
+    FatalError::HomeIo {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+    use crate::identity::Identity;
+
+    #[test]
+    fn init_makes_a_loadable_home_with_private_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path().join("h"));
+        let report = init_genesis(&home).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&home.node_key()), 0o600);
+        assert_eq!(mode(&home.authority_key()), 0o600);
+        assert_eq!(mode(&home.bundle()), 0o600);
+        assert_eq!(mode(&home.private_dir()), 0o700);
+        let config = NodeConfig::load(&home.config()).unwrap();
+        assert!(config.genesis);
+        let id = Identity::load(&home, &config).unwrap();
+        assert_eq!(id.node_id, report.node_id);
+        let bundle = Bundle::load(&home.bundle()).unwrap();
+        assert_eq!(bundle.cluster_id, report.cluster_id);
+    }
+
+    #[test]
+    fn init_refuses_an_existing_home_and_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path().join("h"));
+        init_genesis(&home).unwrap();
+        let before = std::fs::read(home.node_key()).unwrap();
+        let err = init_genesis(&home).unwrap_err();
+        assert!(matches!(err, FatalError::HomeExists { .. }), "{err}");
+        assert_eq!(std::fs::read(home.node_key()).unwrap(), before);
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "no staging directory left behind");
+    }
+}

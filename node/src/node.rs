@@ -1,0 +1,118 @@
+//! Running a node: load the home, open the store, start raft, the worker and the API,
+//! and stop them in order on SIGTERM or SIGINT.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
+use tracing::{info, info_span, warn, Instrument};
+
+use crate::api::{self, AppState};
+use crate::config::{NodeConfig, Overrides};
+use crate::error::FatalError;
+use crate::home::Home;
+use crate::identity::Identity;
+use crate::init::init_genesis;
+use crate::raft::{proposer::Proposer, start::start};
+use crate::worker::{Worker, WorkerStatus};
+
+/// How to run a node.
+#[derive(Debug, Clone)]
+pub struct NodeOptions {
+    pub home: Home,
+    pub overrides: Overrides,
+    /// The executable started as `EXE __supervise` for every job (the `shoal` binary).
+    pub supervisor_exe: PathBuf,
+    /// Create a genesis home first if there is none (the one-command default).
+    pub init_if_missing: bool,
+}
+
+/// Runs a node until SIGTERM or SIGINT.
+pub async fn run(opts: NodeOptions) -> Result<(), FatalError> {
+    let home = opts.home.clone();
+    if !home.exists() {
+        if !opts.init_if_missing {
+            return Err(FatalError::NoHome {
+                path: home.root().to_path_buf(),
+            });
+        }
+        let report = init_genesis(&home)?;
+        info!(home = %report.home.display(), cluster = %report.cluster_id, node = %report.node_id, "initialized a new cluster");
+    }
+    let config = NodeConfig::load(&home.config())?.with_overrides(&opts.overrides);
+    config.validate(&home.config())?;
+    let identity = Arc::new(Identity::load(&home, &config)?);
+    let span = info_span!("node", node = %identity.node_id);
+    run_loaded(opts, home, config, identity)
+        .instrument(span)
+        .await
+}
+
+async fn run_loaded(
+    opts: NodeOptions,
+    home: Home,
+    config: NodeConfig,
+    identity: Arc<Identity>,
+) -> Result<(), FatalError> {
+    std::fs::create_dir_all(home.jobs_dir()).map_err(|e| FatalError::HomeIo {
+        path: home.jobs_dir(),
+        detail: e.to_string(),
+    })?;
+    let (log_store, state_machine, view) = shoal_raft_store::open(&home.db())?;
+    let raft = start(identity.node_id.0, &config, log_store, state_machine).await?;
+    let proposer = Proposer::new(raft.clone());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (status_tx, status_rx) = watch::channel(WorkerStatus::default());
+
+    let worker = Worker {
+        identity: identity.clone(),
+        home: home.clone(),
+        config: config.clone(),
+        proposer: proposer.clone(),
+        view: view.clone(),
+        supervisor_exe: opts.supervisor_exe.clone(),
+        status: status_tx,
+    };
+    let worker_task = tokio::spawn(worker.run(stop_rx.clone()).in_current_span());
+    let state = AppState {
+        identity: identity.clone(),
+        home: home.clone(),
+        raft: raft.clone(),
+        proposer,
+        view,
+        worker: status_rx,
+    };
+    let server = api::serve(state, stop_rx.clone())?;
+    let server_task = tokio::spawn(server.in_current_span());
+    info!(slots = config.effective_slots(), home = %home.root().display(), "node running");
+
+    wait_for_signal().await;
+    info!("shutting down");
+    let _ = stop_tx.send(true);
+    if let Ok(Err(e)) = server_task.await {
+        warn!(error = %e, "API server ended with an error");
+    }
+    let _ = worker_task.await;
+    if let Err(e) = raft.shutdown().await {
+        warn!(error = %e, "raft did not shut down cleanly");
+    }
+    let _ = std::fs::remove_file(home.socket());
+    info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        warn!("cannot install signal handlers; stop the node with SIGKILL");
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+}

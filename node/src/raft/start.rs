@@ -1,0 +1,56 @@
+//! Creating the raft instance of a node and bootstrapping a genesis cluster.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use openraft::{BasicNode, Config, Raft, SnapshotPolicy};
+use shoal_raft_store::{LogStore, StateMachineStore, TypeConfig};
+use tracing::info;
+
+use super::network::LocalOnlyNetwork;
+use crate::config::NodeConfig;
+use crate::error::FatalError;
+
+/// Starts raft on the opened stores. On a genesis home whose store is empty it
+/// initializes a one-voter cluster; on existing state it never initializes again.
+pub async fn start(
+    node_id: u64,
+    config: &NodeConfig,
+    log_store: LogStore,
+    state_machine: StateMachineStore,
+) -> Result<Raft<TypeConfig>, FatalError> {
+    let raft_config = Config {
+        cluster_name: config.cluster_id.clone(),
+        heartbeat_interval: config.heartbeat_ms,
+        election_timeout_min: config.election_timeout_ms,
+        election_timeout_max: config.election_timeout_ms * 2,
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(config.snapshot_after_logs),
+        max_in_snapshot_log_to_keep: 1_000,
+        ..Default::default()
+    }
+    .validate()
+    .map_err(|e| FatalError::Raft(e.to_string()))?;
+    let raft = Raft::new(
+        node_id,
+        Arc::new(raft_config),
+        LocalOnlyNetwork,
+        log_store,
+        state_machine,
+    )
+    .await
+    .map_err(|e| FatalError::Raft(e.to_string()))?;
+    let initialized = raft
+        .is_initialized()
+        .await
+        .map_err(|e| FatalError::Raft(e.to_string()))?;
+    if config.genesis && !initialized {
+        info!(node = %format!("{node_id:016x}"), "bootstrapping a new one-voter cluster");
+        let members = BTreeMap::from([(node_id, BasicNode::default())]);
+        raft.initialize(members)
+            .await
+            .map_err(|e| FatalError::Raft(e.to_string()))?;
+    } else {
+        info!(initialized, "recovered raft state from disk");
+    }
+    Ok(raft)
+}

@@ -1,0 +1,9 @@
+//! The node's worker: leases jobs through raft, runs each under its own supervisor
+//! process, renews their deadlines, kills cancelled ones, and commits completions.
+
+pub mod launch;
+pub mod protocol;
+pub mod run;
+pub mod supervisor;
+
+pub use run::{Worker, WorkerStatus};

@@ -1,0 +1,39 @@
+//! What the node and a job's supervisor say to each other over the supervisor's
+//! stdin (one JSON [`LaunchSpec`] line, then control lines) and stdout (reports).
+
+use serde::{Deserialize, Serialize};
+use shoal_types::AttemptOutcome;
+
+/// Everything the supervisor needs to run one attempt.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LaunchSpec {
+    /// Program and arguments (a shell job is `/bin/sh -c CMD`).
+    pub argv: Vec<String>,
+    pub cwd: String,
+    /// Added to the supervisor's own environment.
+    pub env: Vec<(String, String)>,
+    pub stdout_path: String,
+    pub stderr_path: String,
+    pub timeout_ms: Option<u64>,
+    /// Kill the job if no renewal arrives for this long.
+    pub lease_ms: u64,
+    pub kill_grace_ms: u64,
+}
+
+/// A control line from the node.
+pub const RENEW: &str = "renew";
+/// A control line from the node: the job was cancelled.
+pub const KILL: &str = "kill";
+
+/// A line the supervisor prints on its stdout.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Report {
+    Started {
+        pid: i32,
+    },
+    Finished {
+        outcome: AttemptOutcome,
+        lease_lapsed: bool,
+    },
+}

@@ -1,0 +1,286 @@
+//! The worker loop: one task that owns this node's running attempts.
+//!
+//! It wakes on every applied raft entry, on finished attempts and on a renewal tick.
+//! Each wake-up it (1) commits finished attempts in one batch, (2) kills attempts whose
+//! job was cancelled, (3) leases as many queued jobs as it has free slots. Leases and
+//! completions are raft entries, so after a crash the log says what was running.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use shoal_raft_store::{Completion, LeasedJob, Request, Response, StoreView};
+use shoal_types::{
+    time::now_ms, AttemptOutcome, FailReason, FencingToken, JobCommand, JobId, JobState,
+};
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, info, instrument, warn};
+
+use super::launch::{launch, Finished, JobControl};
+use super::protocol::LaunchSpec;
+use crate::config::NodeConfig;
+use crate::home::Home;
+use crate::identity::Identity;
+use crate::raft::proposer::{ProposeError, Proposer};
+
+/// Slot usage, published for the API.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkerStatus {
+    pub slots: u32,
+    pub running: u32,
+}
+
+struct RunningAttempt {
+    token: FencingToken,
+    control: JobControl,
+    kill_sent: bool,
+}
+
+/// Everything the worker needs; built by the node, consumed by [`Worker::run`].
+pub struct Worker {
+    pub identity: Arc<Identity>,
+    pub home: Home,
+    pub config: NodeConfig,
+    pub proposer: Proposer,
+    pub view: StoreView,
+    pub supervisor_exe: PathBuf,
+    pub status: watch::Sender<WorkerStatus>,
+}
+
+/// How many finished attempts may wait for the worker loop.
+const FINISHED_QUEUE: usize = 4096;
+
+impl Worker {
+    #[instrument(skip_all, fields(node = %self.identity.node_id))]
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let slots = self.config.effective_slots();
+        let (done_tx, mut done_rx) = mpsc::channel::<Finished>(FINISHED_QUEUE);
+        let mut applied = self.view.subscribe();
+        let renew_every = Duration::from_millis((self.config.lease_ms / 4).max(100));
+        let mut tick = tokio::time::interval(renew_every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut running: HashMap<JobId, RunningAttempt> = HashMap::new();
+        let mut finished: Vec<Completion> = Vec::new();
+        let mut recovered = false;
+
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => break,
+                Some(f) = done_rx.recv() => {
+                    running.remove(&f.job);
+                    finished.push(Completion { job: f.job, token: f.token, outcome: f.outcome });
+                    while let Ok(f) = done_rx.try_recv() {
+                        running.remove(&f.job);
+                        finished.push(Completion { job: f.job, token: f.token, outcome: f.outcome });
+                    }
+                }
+                r = applied.changed() => if r.is_err() { break },
+                _ = tick.tick() => {
+                    for (job, r) in running.iter_mut() {
+                        if let Err(e) = r.control.renew().await {
+                            debug!(job = %job, error = %e, "renewal not delivered");
+                        }
+                    }
+                }
+            }
+            if !recovered {
+                recovered = self.requeue_previous_run().await;
+                if !recovered {
+                    continue;
+                }
+            }
+            if !finished.is_empty() {
+                self.commit(&mut finished).await;
+            }
+            self.kill_cancelled(&mut running).await;
+            let free = slots.saturating_sub(running.len() as u32);
+            if free > 0 && self.view.queued_count() > 0 {
+                self.lease(free, &mut running, &done_tx, &mut finished)
+                    .await;
+            }
+            self.status.send_replace(WorkerStatus {
+                slots,
+                running: running.len() as u32,
+            });
+        }
+        // Dropping the controls closes every pipe: supervisors kill their jobs. They are
+        // re-queued by the next start (or by the leader, once leases lapse).
+        info!(running = running.len(), "worker stopped");
+    }
+
+    /// Jobs the log says run here were started by an earlier life of this node;
+    /// their supervisors killed them when it died. Put them back in the queue.
+    async fn requeue_previous_run(&self) -> bool {
+        let req = Request::RequeueNode {
+            node: self.identity.node_id,
+            now_ms: now_ms(),
+        };
+        match self.proposer.propose(req).await {
+            Ok(Response::Requeued { ids }) => {
+                if !ids.is_empty() {
+                    info!(count = ids.len(), "re-queued jobs lost by the previous run");
+                }
+                true
+            }
+            Ok(other) => {
+                warn!(?other, "unexpected response to requeue");
+                true
+            }
+            Err(ProposeError::NotLeader { .. }) => false,
+            Err(e) => {
+                warn!(error = %e, "cannot requeue jobs of the previous run yet");
+                false
+            }
+        }
+    }
+
+    async fn commit(&self, finished: &mut Vec<Completion>) {
+        let results = std::mem::take(finished);
+        let req = Request::Complete {
+            node: self.identity.node_id,
+            results: results.clone(),
+            now_ms: now_ms(),
+        };
+        match self.proposer.propose(req).await {
+            Ok(Response::Completed { accepted, stale }) => {
+                debug!(
+                    accepted = accepted.len(),
+                    stale = stale.len(),
+                    "completions committed"
+                );
+                for id in stale {
+                    warn!(job = %id, "completion refused: the lease is no longer ours");
+                }
+            }
+            Ok(other) => warn!(?other, "unexpected response to completions"),
+            Err(e) => {
+                warn!(error = %e, "completions not committed; will retry");
+                *finished = results;
+            }
+        }
+    }
+
+    async fn kill_cancelled(&self, running: &mut HashMap<JobId, RunningAttempt>) {
+        for (id, r) in running.iter_mut().filter(|(_, r)| !r.kill_sent) {
+            let cancelled = match self.view.get_job(*id) {
+                Ok(Some(rec)) => {
+                    rec.state == JobState::Cancelled
+                        || rec.last_attempt().map(|a| a.token) != Some(r.token)
+                }
+                Ok(None) => true,
+                Err(e) => {
+                    warn!(job = %id, error = %e, "cannot read job state");
+                    false
+                }
+            };
+            if cancelled {
+                info!(job = %id, "killing cancelled job");
+                r.kill_sent = true;
+                if let Err(e) = r.control.kill().await {
+                    warn!(job = %id, error = %e, "cannot reach the job's supervisor");
+                }
+            }
+        }
+    }
+
+    async fn lease(
+        &self,
+        free: u32,
+        running: &mut HashMap<JobId, RunningAttempt>,
+        done: &mpsc::Sender<Finished>,
+        finished: &mut Vec<Completion>,
+    ) {
+        let req = Request::Lease {
+            node: self.identity.node_id,
+            max_jobs: free,
+            now_ms: now_ms(),
+        };
+        let jobs = match self.proposer.propose(req).await {
+            Ok(Response::Leased { jobs }) => jobs,
+            Ok(other) => {
+                warn!(?other, "unexpected response to lease");
+                return;
+            }
+            Err(e) => {
+                debug!(error = %e, "lease failed");
+                return;
+            }
+        };
+        for job in jobs {
+            let (id, token) = (job.id, job.token);
+            match self.start(&job, done).await {
+                Ok(control) => {
+                    running.insert(
+                        id,
+                        RunningAttempt {
+                            token,
+                            control,
+                            kill_sent: false,
+                        },
+                    );
+                }
+                Err(reason) => {
+                    warn!(job = %id, %reason, "job not started");
+                    let outcome = AttemptOutcome {
+                        error: Some(reason),
+                        ..Default::default()
+                    };
+                    finished.push(Completion {
+                        job: id,
+                        token,
+                        outcome,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Verifies the envelope again (a leader's word is not enough) and starts it.
+    async fn start(
+        &self,
+        job: &LeasedJob,
+        done: &mpsc::Sender<Finished>,
+    ) -> Result<JobControl, FailReason> {
+        let body = job
+            .envelope
+            .verify(&self.identity.authority, &self.identity.cluster_id)
+            .map_err(|e| FailReason::Rejected(e.to_string()))?;
+        let spec = body.spec;
+        let argv = match spec.command {
+            JobCommand::Argv(v) => v,
+            JobCommand::Shell(s) => vec!["/bin/sh".into(), "-c".into(), s],
+        };
+        let mut env = spec.env;
+        env.push(("SHOAL_JOB_ID".into(), job.id.to_string()));
+        env.push(("SHOAL_ATTEMPT".into(), job.attempt.to_string()));
+        env.push(("SHOAL_NODE_ID".into(), self.identity.node_id.to_string()));
+        env.push(("SHOAL_FENCING_TOKEN".into(), job.token.to_string()));
+        let path = |s| {
+            self.home
+                .output_file(job.id, job.attempt, s)
+                .to_string_lossy()
+                .into_owned()
+        };
+        let launch_spec = LaunchSpec {
+            argv,
+            cwd: spec.cwd,
+            env,
+            stdout_path: path("stdout"),
+            stderr_path: path("stderr"),
+            timeout_ms: spec.timeout_ms,
+            lease_ms: self.config.lease_ms,
+            kill_grace_ms: self.config.kill_grace_ms,
+        };
+        launch(
+            &self.supervisor_exe,
+            &launch_spec,
+            job.id,
+            job.token,
+            done.clone(),
+        )
+        .await
+        .map_err(|e| FailReason::SpawnFailed(format!("cannot start supervisor: {e}")))
+    }
+}

@@ -1,0 +1,285 @@
+//! The per-job supervisor: a small process (`shoal __supervise`) that owns one job's
+//! process group.
+//!
+//! It reads a [`LaunchSpec`] line from stdin, starts the job in a new process group
+//! with output going to files, and then watches three things: the job exiting, the
+//! per-attempt timeout, and the node. The node renews a deadline over the pipe; if the
+//! pipe closes (node died) or renewals stop for `lease_ms` (node hung or stopped), the
+//! supervisor kills the whole group itself — SIGTERM, a grace period, SIGKILL — so a
+//! job never outlives the node's claim on it. It reports the outcome (exit code or
+//! signal, wall and CPU time, peak RSS) as one JSON line on stdout.
+//!
+//! Synchronous by design: no async runtime in a process that runs once per job.
+
+use std::fs::OpenOptions;
+use std::io::{BufRead, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use shoal_types::{AttemptOutcome, FailReason};
+
+use super::protocol::{LaunchSpec, Report, KILL, RENEW};
+
+enum Event {
+    Exited {
+        status: i32,
+        cpu_ms: u64,
+        max_rss_kb: u64,
+    },
+    Renew,
+    Kill,
+    NodeGone,
+}
+
+/// Entry point of `shoal __supervise`; returns the process exit code.
+pub fn main() -> i32 {
+    let stdin = std::io::stdin();
+    let mut first = String::new();
+    if stdin.lock().read_line(&mut first).unwrap_or(0) == 0 {
+        return 2;
+    }
+    let spec: LaunchSpec = match serde_json::from_str(&first) {
+        Ok(s) => s,
+        Err(e) => {
+            report(&Report::Finished {
+                outcome: failed(format!("bad launch spec: {e}")),
+                lease_lapsed: false,
+            });
+            return 2;
+        }
+    };
+    let outcome = run(&spec);
+    report(&outcome);
+    0
+}
+
+fn failed(why: String) -> AttemptOutcome {
+    AttemptOutcome {
+        error: Some(FailReason::SpawnFailed(why)),
+        ..Default::default()
+    }
+}
+
+fn report(r: &Report) {
+    let mut out = std::io::stdout().lock();
+    let _ = serde_json::to_writer(&mut out, r);
+    let _ = out.write_all(b"\n");
+    let _ = out.flush();
+}
+
+fn open_output(path: &str) -> std::io::Result<std::fs::File> {
+    if let Some(dir) = Path::new(path).parent() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    // O_NOFOLLOW: a symlink planted where the output goes is refused, not followed.
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}
+
+fn run(spec: &LaunchSpec) -> Report {
+    let finished = |outcome| Report::Finished {
+        outcome,
+        lease_lapsed: false,
+    };
+    let (stdout, stderr) = match (
+        open_output(&spec.stdout_path),
+        open_output(&spec.stderr_path),
+    ) {
+        (Ok(o), Ok(e)) => (o, e),
+        (Err(e), _) | (_, Err(e)) => {
+            return finished(failed(format!("cannot open output file: {e}")))
+        }
+    };
+    let Some((program, args)) = spec.argv.split_first() else {
+        return finished(failed("empty command".into()));
+    };
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .current_dir(&spec.cwd)
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        .process_group(0);
+    // SAFETY: prctl is async-signal-safe; the closure touches no locks or allocations.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let started = Instant::now();
+    let child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            return finished(failed(format!(
+                "cannot start {program:?} in {}: {e}",
+                spec.cwd
+            )))
+        }
+    };
+    let pid = child.id() as i32;
+    // We reap with wait4 ourselves (to get rusage), so std's handle is not used again.
+    drop(child);
+    report(&Report::Started { pid });
+
+    let (tx, rx) = mpsc::channel();
+    let waiter = tx.clone();
+    std::thread::spawn(move || waiter.send(reap(pid)));
+    std::thread::spawn(move || watch_node(tx));
+
+    let lease = Duration::from_millis(spec.lease_ms);
+    let grace = Duration::from_millis(spec.kill_grace_ms);
+    let timeout_at = spec
+        .timeout_ms
+        .map(|ms| started + Duration::from_millis(ms));
+    let mut lease_deadline = Instant::now() + lease;
+    let mut timed_out = false;
+    let mut lease_lapsed = false;
+    let mut kill_at: Option<Instant> = None; // SIGKILL time once SIGTERM was sent
+    let mut node_gone = false;
+    loop {
+        // Once SIGTERM went out only the SIGKILL time matters; before, the lease and
+        // the timeout.
+        let next = match (kill_at, timeout_at) {
+            (Some(k), _) => k,
+            (None, Some(t)) => lease_deadline.min(t),
+            (None, None) => lease_deadline,
+        };
+        let event = match rx.recv_timeout(next.saturating_duration_since(now)) {
+            Ok(ev) => Some(ev),
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
+            Err(mpsc::RecvTimeoutError::Disconnected) => Some(Event::NodeGone),
+        };
+        match event {
+            Some(Event::Exited {
+                status,
+                cpu_ms,
+                max_rss_kb,
+            }) => {
+                // Leftovers in the group (background children) go with the job.
+                unsafe { libc::kill(-pid, libc::SIGKILL) };
+                let (exit_code, signal) = decode_status(status);
+                let outcome = AttemptOutcome {
+                    exit_code,
+                    signal,
+                    timed_out,
+                    error: None,
+                    wall_ms: started.elapsed().as_millis() as u64,
+                    cpu_ms,
+                    max_rss_kb,
+                };
+                return Report::Finished {
+                    outcome,
+                    lease_lapsed,
+                };
+            }
+            Some(Event::Renew) if kill_at.is_none() => lease_deadline = Instant::now() + lease,
+            Some(Event::Renew) => {}
+            Some(Event::Kill) => start_kill(pid, &mut kill_at, grace),
+            Some(Event::NodeGone) if !node_gone => {
+                // Nobody will read the result; kill the job and let the node re-queue it.
+                node_gone = true;
+                lease_lapsed = true;
+                start_kill(pid, &mut kill_at, grace);
+            }
+            Some(Event::NodeGone) => {}
+            None => {
+                let now = Instant::now();
+                if let Some(k) = kill_at {
+                    if now >= k {
+                        unsafe { libc::kill(-pid, libc::SIGKILL) };
+                        // Nothing left to escalate to; wait for the reaper.
+                        kill_at = Some(now + Duration::from_secs(3600));
+                    }
+                } else if timeout_at.is_some_and(|t| now >= t) {
+                    timed_out = true;
+                    start_kill(pid, &mut kill_at, grace);
+                } else if now >= lease_deadline {
+                    lease_lapsed = true;
+                    start_kill(pid, &mut kill_at, grace);
+                }
+            }
+        }
+    }
+}
+
+/// SIGTERM to the whole group now, SIGKILL after `grace` (once).
+fn start_kill(pid: i32, kill_at: &mut Option<Instant>, grace: Duration) {
+    if kill_at.is_none() {
+        unsafe { libc::kill(-pid, libc::SIGTERM) };
+        *kill_at = Some(Instant::now() + grace);
+    }
+}
+
+/// Blocks until the job's main process exits; returns its status and resource use.
+fn reap(pid: i32) -> Event {
+    let mut status = 0;
+    // SAFETY: rusage is plain data; wait4 fills it.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if r == pid {
+            break;
+        }
+        if r < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            break;
+        }
+    }
+    let tv_ms = |tv: libc::timeval| tv.tv_sec as u64 * 1000 + tv.tv_usec as u64 / 1000;
+    Event::Exited {
+        status,
+        cpu_ms: tv_ms(usage.ru_utime) + tv_ms(usage.ru_stime),
+        max_rss_kb: usage.ru_maxrss as u64,
+    }
+}
+
+fn decode_status(status: i32) -> (Option<i32>, Option<i32>) {
+    if libc::WIFEXITED(status) {
+        (Some(libc::WEXITSTATUS(status)), None)
+    } else if libc::WIFSIGNALED(status) {
+        (None, Some(libc::WTERMSIG(status)))
+    } else {
+        (None, None)
+    }
+}
+
+/// Reads control lines until the node closes the pipe.
+fn watch_node(tx: mpsc::Sender<Event>) {
+    let stdin = std::io::stdin();
+    for line in stdin.lock().lines() {
+        let ev = match line {
+            Ok(l) if l.trim() == RENEW => Event::Renew,
+            Ok(l) if l.trim() == KILL => Event::Kill,
+            Ok(_) => continue,
+            Err(_) => break,
+        };
+        if tx.send(ev).is_err() {
+            return;
+        }
+    }
+    let _ = tx.send(Event::NodeGone);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_exit_and_signal_statuses() {
+        assert_eq!(decode_status(3 << 8), (Some(3), None));
+        assert_eq!(decode_status(9), (None, Some(9)));
+    }
+}

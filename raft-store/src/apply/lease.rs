@@ -1,0 +1,139 @@
+//! Lease: hand the front of the queue to a node. The fencing token of every lease
+//! is the log index of the entry that granted it.
+
+use shoal_types::{Attempt, FencingToken, JobState, NodeId};
+
+use crate::command::{LeasedJob, Response};
+use crate::db::CF_QUEUE;
+use crate::jobs;
+use crate::keys;
+use crate::txn::Txn;
+use crate::StoreError;
+
+pub fn lease(
+    txn: &mut Txn,
+    log_index: u64,
+    node: NodeId,
+    max_jobs: u32,
+    now_ms: u64,
+) -> Result<Response, StoreError> {
+    let token = FencingToken(log_index);
+    let front = txn.scan(CF_QUEUE, &[], max_jobs as usize)?;
+    let mut leased = Vec::with_capacity(front.len());
+    for (key, _) in front {
+        jobs::queue_remove_key(txn, &key);
+        let id = keys::job_id_suffix("queue key", &key)?;
+        let Some(mut rec) = jobs::load(txn, id)? else {
+            tracing::warn!(%id, "queue entry without a job record; dropped");
+            continue;
+        };
+        let prev = rec.state;
+        let n = rec.attempts.len() as u32 + 1;
+        rec.attempts.push(Attempt {
+            n,
+            node,
+            token,
+            started_at_ms: now_ms,
+            ended_at_ms: None,
+            exit_code: None,
+            signal: None,
+            fail_reason: None,
+            wall_ms: None,
+            cpu_ms: None,
+            max_rss_kb: None,
+        });
+        rec.state = JobState::Running;
+        jobs::save(txn, &rec, Some(prev))?;
+        jobs::running_put(txn, node, id, token);
+        leased.push(LeasedJob {
+            id,
+            attempt: n,
+            token,
+            envelope: rec.envelope,
+        });
+    }
+    Ok(Response::Leased { jobs: leased })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_util::*;
+    use crate::command::{Request, Response};
+    use shoal_types::{FencingToken, JobId, JobState, NodeId};
+
+    #[test]
+    fn lease_takes_priority_then_fifo() {
+        let h = Harness::new();
+        for p in [0, 5, -3, 5, 0] {
+            h.submit(&h.envelope(p));
+        }
+        let (idx, r) = h.run_at(Request::Lease {
+            node: NodeId(7),
+            max_jobs: 3,
+            now_ms: 500,
+        });
+        let Response::Leased { jobs } = r else {
+            panic!("{r:?}")
+        };
+        let ids: Vec<JobId> = jobs.iter().map(|j| j.id).collect();
+        assert_eq!(ids, [JobId(2), JobId(4), JobId(1)]);
+        assert!(jobs
+            .iter()
+            .all(|j| j.token == FencingToken(idx) && j.attempt == 1));
+        let rec = h.view.get_job(JobId(2)).unwrap().unwrap();
+        assert_eq!(rec.state, JobState::Running);
+        assert_eq!(rec.attempts[0].started_at_ms, 500);
+        assert_eq!(rec.attempts[0].node, NodeId(7));
+        assert_eq!(h.view.queued_count().unwrap(), 2);
+        assert_eq!(h.view.running_on(NodeId(7)).unwrap().len(), 3);
+        let r = h.run(Request::Lease {
+            node: NodeId(8),
+            max_jobs: 10,
+            now_ms: 501,
+        });
+        let Response::Leased { jobs } = r else {
+            panic!()
+        };
+        let ids: Vec<JobId> = jobs.iter().map(|j| j.id).collect();
+        assert_eq!(ids, [JobId(5), JobId(3)]);
+        assert_eq!(h.view.queued_count().unwrap(), 0);
+        let r = h.run(Request::Lease {
+            node: NodeId(8),
+            max_jobs: 10,
+            now_ms: 502,
+        });
+        assert_eq!(r, Response::Leased { jobs: vec![] });
+    }
+
+    #[test]
+    fn lease_in_one_batch_sees_earlier_submits_and_leases() {
+        let h = Harness::new();
+        let out = h.run_batch(vec![
+            Request::Submit {
+                envelope: h.envelope(0),
+                now_ms: 1,
+            },
+            Request::Submit {
+                envelope: h.envelope(1),
+                now_ms: 1,
+            },
+            Request::Lease {
+                node: NodeId(1),
+                max_jobs: 1,
+                now_ms: 2,
+            },
+            Request::Lease {
+                node: NodeId(2),
+                max_jobs: 5,
+                now_ms: 2,
+            },
+        ]);
+        let ids = |r: &Response| match r {
+            Response::Leased { jobs } => jobs.iter().map(|j| j.id).collect::<Vec<_>>(),
+            _ => panic!("{r:?}"),
+        };
+        assert_eq!(ids(&out[2]), [JobId(2)]);
+        assert_eq!(ids(&out[3]), [JobId(1)]);
+        assert_eq!(h.view.queued_count().unwrap(), 0);
+    }
+}

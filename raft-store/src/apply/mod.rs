@@ -1,0 +1,34 @@
+//! Dispatch of one [`Request`] to its transition. Each transition lives in its own
+//! file, reads through the [`Txn`] and is pure: time comes from the request.
+
+mod cancel;
+mod complete;
+mod lease;
+mod requeue;
+mod submit;
+
+#[cfg(test)]
+mod test_util;
+
+use crate::command::{Request, Response};
+use crate::txn::Txn;
+use crate::StoreError;
+
+/// Applies `req`, the entry at `log_index`, into `txn`.
+pub fn apply(txn: &mut Txn, log_index: u64, req: &Request) -> Result<Response, StoreError> {
+    match req {
+        Request::Submit { envelope, now_ms } => submit::submit(txn, envelope, *now_ms),
+        Request::Lease {
+            node,
+            max_jobs,
+            now_ms,
+        } => lease::lease(txn, log_index, *node, *max_jobs, *now_ms),
+        Request::Complete {
+            node,
+            results,
+            now_ms,
+        } => complete::complete(txn, *node, results, *now_ms),
+        Request::Cancel { ids, now_ms } => cancel::cancel(txn, ids, *now_ms),
+        Request::RequeueNode { node, now_ms } => requeue::requeue_node(txn, *node, *now_ms),
+    }
+}

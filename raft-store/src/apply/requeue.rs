@@ -1,0 +1,98 @@
+//! RequeueNode: a node went away. Its running attempts end as Lost; the jobs go back
+//! to the queue at their old place (the queue orders by priority and job id).
+
+use shoal_types::{FailReason, JobState, NodeId};
+
+use crate::command::Response;
+use crate::db::CF_RUNNING;
+use crate::jobs;
+use crate::keys;
+use crate::txn::Txn;
+use crate::StoreError;
+
+pub fn requeue_node(txn: &mut Txn, node: NodeId, now_ms: u64) -> Result<Response, StoreError> {
+    let running = txn.scan(CF_RUNNING, &keys::running_prefix(node), usize::MAX)?;
+    let mut ids = Vec::new();
+    for (key, _) in running {
+        let id = keys::job_id_suffix("running key", &key)?;
+        jobs::running_remove(txn, node, id);
+        let Some(mut rec) = jobs::load(txn, id)? else {
+            tracing::warn!(%id, "running entry without a job record; dropped");
+            continue;
+        };
+        let prev = rec.state;
+        if !matches!(prev, JobState::Running | JobState::Cancelled) {
+            continue;
+        }
+        if let Some(a) = rec.attempts.last_mut().filter(|a| a.ended_at_ms.is_none()) {
+            a.ended_at_ms = Some(now_ms);
+            a.fail_reason = Some(FailReason::Lost);
+        }
+        if prev == JobState::Running {
+            rec.state = JobState::Queued;
+            jobs::queue_push(txn, &rec);
+            ids.push(id);
+        }
+        jobs::save(txn, &rec, Some(prev))?;
+    }
+    Ok(Response::Requeued { ids })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_util::*;
+    use crate::command::{Request, Response};
+    use shoal_types::{FailReason, JobId, JobState, NodeId};
+
+    #[test]
+    fn requeue_returns_running_jobs_to_their_place() {
+        let h = Harness::new();
+        for _ in 0..4 {
+            h.submit(&h.envelope(0));
+        }
+        h.run(Request::Lease {
+            node: NodeId(1),
+            max_jobs: 2,
+            now_ms: 5,
+        });
+        h.run(Request::Lease {
+            node: NodeId(2),
+            max_jobs: 1,
+            now_ms: 5,
+        });
+        h.run(Request::Cancel {
+            ids: vec![JobId(2)],
+            now_ms: 6,
+        });
+        let r = h.run(Request::RequeueNode {
+            node: NodeId(1),
+            now_ms: 7,
+        });
+        assert_eq!(
+            r,
+            Response::Requeued {
+                ids: vec![JobId(1)]
+            }
+        );
+        assert!(h.view.running_on(NodeId(1)).unwrap().is_empty());
+        assert_eq!(h.view.running_on(NodeId(2)).unwrap().len(), 1);
+        let rec = h.view.get_job(JobId(1)).unwrap().unwrap();
+        assert_eq!(rec.state, JobState::Queued);
+        assert_eq!(rec.attempts[0].fail_reason, Some(FailReason::Lost));
+        assert_eq!(rec.attempts[0].ended_at_ms, Some(7));
+        let c = h.view.get_job(JobId(2)).unwrap().unwrap();
+        assert_eq!(c.state, JobState::Cancelled);
+        assert_eq!(c.attempts[0].fail_reason, Some(FailReason::Lost));
+        assert_eq!(h.view.queued_count().unwrap(), 2);
+        // Job 1 goes before job 4 again, and gets attempt 2.
+        let r = h.run(Request::Lease {
+            node: NodeId(3),
+            max_jobs: 1,
+            now_ms: 8,
+        });
+        let Response::Leased { jobs } = r else {
+            panic!()
+        };
+        assert_eq!((jobs[0].id, jobs[0].attempt), (JobId(1), 2));
+    }
+}

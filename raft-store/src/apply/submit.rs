@@ -1,0 +1,115 @@
+//! Submit: accept a verified envelope as a new Queued job, unless its
+//! (submitter, nonce) was seen before.
+
+use shoal_types::{JobId, JobRecord, JobState, SignedEnvelope};
+
+use crate::codec::{decode, encode};
+use crate::command::{Response, SubmitRejection};
+use crate::db::CF_NONCES;
+use crate::jobs;
+use crate::keys;
+use crate::txn::Txn;
+use crate::StoreError;
+
+pub fn submit(
+    txn: &mut Txn,
+    envelope: &SignedEnvelope,
+    now_ms: u64,
+) -> Result<Response, StoreError> {
+    let body = match envelope.body() {
+        Ok(b) => b,
+        Err(e) => {
+            return Ok(Response::SubmitRejected {
+                reason: SubmitRejection::BadEnvelope(e.to_string()),
+            })
+        }
+    };
+    let nonce_key = keys::nonce_key(body.submitter, &SignedEnvelope::nonce_bytes(&body));
+    if let Some(existing) = txn.get(CF_NONCES, &nonce_key)? {
+        let existing: JobId = decode("nonce job id", &existing)?;
+        return Ok(Response::SubmitRejected {
+            reason: SubmitRejection::ReplayedNonce { existing },
+        });
+    }
+    let id = JobId(txn.meta.next_job_id);
+    txn.meta.next_job_id += 1;
+    let rec = JobRecord {
+        id,
+        envelope: envelope.clone(),
+        submitter: body.submitter,
+        submitted_at_ms: now_ms,
+        state: JobState::Queued,
+        ended_at_ms: None,
+        attempts: Vec::new(),
+    };
+    jobs::save(txn, &rec, None)?;
+    jobs::queue_push(txn, &rec);
+    txn.put(CF_NONCES, &nonce_key, encode("nonce job id", &id)?);
+    Ok(Response::Submitted { id })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_util::*;
+    use crate::command::{Request, Response, SubmitRejection};
+    use shoal_types::{JobId, JobState, SignedEnvelope};
+
+    #[test]
+    fn submit_assigns_ids_and_rejects_replays() {
+        let h = Harness::new();
+        let e1 = h.envelope(0);
+        let e2 = h.envelope(5);
+        assert_eq!(h.submit(&e1), JobId(1));
+        assert_eq!(h.submit(&e2), JobId(2));
+        let again = h.run(Request::Submit {
+            envelope: e1,
+            now_ms: 9,
+        });
+        assert_eq!(
+            again,
+            Response::SubmitRejected {
+                reason: SubmitRejection::ReplayedNonce { existing: JobId(1) }
+            }
+        );
+        let bad = SignedEnvelope {
+            body: "{not json".into(),
+            signature: String::new(),
+        };
+        let r = h.run(Request::Submit {
+            envelope: bad,
+            now_ms: 9,
+        });
+        assert!(matches!(
+            r,
+            Response::SubmitRejected {
+                reason: SubmitRejection::BadEnvelope(_)
+            }
+        ));
+        let rec = h.view.get_job(JobId(2)).unwrap().unwrap();
+        assert_eq!(rec.state, JobState::Queued);
+        assert_eq!(rec.submitted_at_ms, 100);
+        assert_eq!(h.view.queued_count().unwrap(), 2);
+        assert_eq!(
+            h.view.list_jobs(Some(JobState::Queued), 10).unwrap().len(),
+            2
+        );
+    }
+
+    #[test]
+    fn replay_within_one_batch_is_rejected() {
+        let h = Harness::new();
+        let e = h.envelope(0);
+        let out = h.run_batch(vec![
+            Request::Submit {
+                envelope: e.clone(),
+                now_ms: 1,
+            },
+            Request::Submit {
+                envelope: e,
+                now_ms: 2,
+            },
+        ]);
+        assert_eq!(out[0], Response::Submitted { id: JobId(1) });
+        assert!(matches!(out[1], Response::SubmitRejected { .. }));
+    }
+}

@@ -1,0 +1,92 @@
+//! Test harness for the transitions: a real temporary store, signed envelopes and a
+//! helper that applies requests as log entries through the state machine.
+
+use std::cell::{Cell, RefCell};
+
+use openraft::storage::RaftStateMachine;
+use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId};
+use shoal_types::envelope::fresh_nonce;
+use shoal_types::{keys, Certificate, EnvelopeBody, JobId, JobSpec, NodeId, SignedEnvelope};
+
+use crate::command::{Request, Response};
+use crate::{StateMachineStore, StoreView, TypeConfig};
+
+pub struct Harness {
+    _dir: tempfile::TempDir,
+    rt: tokio::runtime::Runtime,
+    sm: RefCell<StateMachineStore>,
+    pub view: StoreView,
+    next_index: Cell<u64>,
+}
+
+impl Harness {
+    pub fn new() -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let (_log, sm, view) = crate::open(dir.path()).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        Harness {
+            _dir: dir,
+            rt,
+            sm: RefCell::new(sm),
+            view,
+            next_index: Cell::new(1),
+        }
+    }
+
+    /// A signed envelope with a fresh nonce.
+    pub fn envelope(&self, priority: i32) -> SignedEnvelope {
+        let auth = keys::generate();
+        let node = keys::generate();
+        let mut spec = JobSpec::argv(vec!["true".into()], "/");
+        spec.priority = priority;
+        let body = EnvelopeBody {
+            cluster_id: "c".into(),
+            spec,
+            submitter: NodeId::from_public_key(node.verifying_key().as_bytes()),
+            certificate: Certificate::issue(&auth, "c", &node.verifying_key(), 1),
+            timestamp_ms: 1,
+            nonce: fresh_nonce(),
+        };
+        SignedEnvelope::sign(&body, &node)
+    }
+
+    /// Applies `reqs` in one apply call; returns the replies.
+    pub fn run_batch(&self, reqs: Vec<Request>) -> Vec<Response> {
+        let entries: Vec<Entry<TypeConfig>> = reqs
+            .into_iter()
+            .map(|r| {
+                let index = self.next_index.get();
+                self.next_index.set(index + 1);
+                Entry {
+                    log_id: LogId::new(CommittedLeaderId::new(1, 0), index),
+                    payload: EntryPayload::Normal(r),
+                }
+            })
+            .collect();
+        let mut sm = self.sm.borrow_mut();
+        self.rt.block_on(sm.apply(entries)).unwrap()
+    }
+
+    /// Applies one request; returns its log index and reply.
+    pub fn run_at(&self, req: Request) -> (u64, Response) {
+        let index = self.next_index.get();
+        (index, self.run_batch(vec![req]).remove(0))
+    }
+
+    pub fn run(&self, req: Request) -> Response {
+        self.run_at(req).1
+    }
+
+    pub fn submit(&self, env: &SignedEnvelope) -> JobId {
+        match self.run(Request::Submit {
+            envelope: env.clone(),
+            now_ms: 100,
+        }) {
+            Response::Submitted { id } => id,
+            r => panic!("not submitted: {r:?}"),
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! The raft application data: [`Request`]s the leader proposes and the [`Response`]s
+//! the state machine returns when it applies them.
+
+use serde::{Deserialize, Serialize};
+use shoal_types::api::CancelOutcome;
+use shoal_types::{AttemptOutcome, FencingToken, JobId, NodeId, SignedEnvelope};
+
+/// One state transition, as a raft log entry. Time comes from `now_ms`, stamped by
+/// the leader, so applying is deterministic on every node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Request {
+    /// Leader has already verified the signature. apply rejects a (submitter, nonce) seen before.
+    Submit {
+        envelope: SignedEnvelope,
+        now_ms: u64,
+    },
+    /// Lease up to max_jobs queued jobs to `node`: highest priority first, FIFO (lowest JobId)
+    /// among equals.
+    Lease {
+        node: NodeId,
+        max_jobs: u32,
+        now_ms: u64,
+    },
+    /// Results of finished attempts from one node; each carries the lease's token.
+    Complete {
+        node: NodeId,
+        results: Vec<Completion>,
+        now_ms: u64,
+    },
+    Cancel {
+        ids: Vec<JobId>,
+        now_ms: u64,
+    },
+    /// Every job Running on `node` gets its attempt ended as Lost and goes back to Queued
+    /// (keeps its place: same JobId ordering).
+    RequeueNode {
+        node: NodeId,
+        now_ms: u64,
+    },
+}
+
+/// The result of one finished attempt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Completion {
+    pub job: JobId,
+    pub token: FencingToken,
+    pub outcome: AttemptOutcome,
+}
+
+/// Why a submission was not accepted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum SubmitRejection {
+    /// This (submitter, nonce) was already submitted, as `existing`.
+    ReplayedNonce { existing: JobId },
+    /// The envelope body does not parse.
+    BadEnvelope(String),
+}
+
+/// A job handed to a worker by a lease.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LeasedJob {
+    pub id: JobId,
+    pub attempt: u32,
+    pub token: FencingToken,
+    pub envelope: SignedEnvelope,
+}
+
+/// What applying one entry produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Response {
+    Submitted {
+        id: JobId,
+    },
+    SubmitRejected {
+        reason: SubmitRejection,
+    },
+    Leased {
+        jobs: Vec<LeasedJob>,
+    },
+    Completed {
+        accepted: Vec<JobId>,
+        stale: Vec<JobId>,
+    },
+    Cancelled {
+        results: Vec<(JobId, CancelOutcome)>,
+    },
+    Requeued {
+        ids: Vec<JobId>,
+    },
+    /// Blank and membership entries.
+    None,
+}

@@ -1,0 +1,80 @@
+//! Opening the one RocksDB that holds both the raft log and the state machine, and
+//! the names of its column families. Opening never repairs, deletes or moves files.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Options, DB};
+
+use crate::StoreError;
+
+/// Raft log entries: index (u64 BE) -> entry.
+pub const CF_LOG: &str = "log";
+/// Raft metadata: vote, committed, last purged.
+pub const CF_RAFT_META: &str = "raft_meta";
+/// State-machine metadata: last applied, membership, next job id, queued count, snapshot.
+pub const CF_SM_META: &str = "sm_meta";
+/// JobId BE -> JobRecord.
+pub const CF_JOBS: &str = "jobs";
+/// Priority-desc + JobId -> JobId, for queued jobs only.
+pub const CF_QUEUE: &str = "queue";
+/// State code + JobId -> empty.
+pub const CF_BY_STATE: &str = "by_state";
+/// Node + JobId -> fencing token, for attempts still running.
+pub const CF_RUNNING: &str = "running";
+/// Submitter + nonce -> JobId.
+pub const CF_NONCES: &str = "nonces";
+
+/// Column families of the state machine (cleared on snapshot install).
+pub const SM_CFS: [&str; 6] = [
+    CF_SM_META,
+    CF_JOBS,
+    CF_QUEUE,
+    CF_BY_STATE,
+    CF_RUNNING,
+    CF_NONCES,
+];
+
+const ALL_CFS: [&str; 8] = [
+    CF_LOG,
+    CF_RAFT_META,
+    CF_SM_META,
+    CF_JOBS,
+    CF_QUEUE,
+    CF_BY_STATE,
+    CF_RUNNING,
+    CF_NONCES,
+];
+
+fn options() -> Options {
+    let mut o = Options::default();
+    o.set_compression_type(DBCompressionType::Lz4);
+    o
+}
+
+/// Opens (creating if missing) the database at `path`.
+pub fn open_db(path: &Path) -> Result<Arc<DB>, StoreError> {
+    let mut opts = options();
+    opts.create_if_missing(true);
+    opts.create_missing_column_families(true);
+    let cfs = ALL_CFS
+        .iter()
+        .map(|n| ColumnFamilyDescriptor::new(*n, options()));
+    let db =
+        DB::open_cf_descriptors(&opts, path, cfs).map_err(|e| StoreError::from_rocks(path, e))?;
+    tracing::info!(path = %path.display(), "opened raft store");
+    Ok(Arc::new(db))
+}
+
+/// The handle of a column family this crate created at open.
+pub fn cf<'a>(db: &'a DB, name: &'static str) -> Result<&'a ColumnFamily, StoreError> {
+    db.cf_handle(name).ok_or_else(|| StoreError::Io {
+        path: db.path().to_path_buf(),
+        detail: format!("column family {name} is missing"),
+    })
+}
+
+/// Maps a RocksDB error from a read or write on an open database.
+pub fn rocks_err(db: &DB, e: rocksdb::Error) -> StoreError {
+    StoreError::from_rocks(db.path(), e)
+}

@@ -1,0 +1,228 @@
+//! Snapshots: build serializes the whole state machine (meta, every job record, every
+//! nonce) from a consistent RocksDB snapshot; install clears the state-machine column
+//! families and reloads them, rebuilding the indexes. The current snapshot (meta and
+//! bytes) is kept in `sm_meta` so it survives restarts.
+
+use std::io::Cursor;
+use std::sync::Arc;
+
+use openraft::storage::Snapshot;
+use openraft::{
+    BasicNode, LogId, RaftSnapshotBuilder, SnapshotMeta, StorageError, StorageIOError,
+    StoredMembership,
+};
+use rocksdb::{IteratorMode, WriteBatch, WriteOptions, DB};
+use serde::{Deserialize, Serialize};
+use shoal_types::{JobId, JobRecord, JobState, NodeId};
+
+use crate::codec::{decode, encode};
+use crate::db::{
+    cf, rocks_err, CF_BY_STATE, CF_JOBS, CF_NONCES, CF_QUEUE, CF_RUNNING, CF_SM_META, SM_CFS,
+};
+use crate::sm_meta::{
+    SmMeta, KEY_LAST_APPLIED, KEY_LAST_MEMBERSHIP, KEY_NEXT_JOB_ID, KEY_SNAPSHOT,
+};
+use crate::{jobs, keys, StoreError, TypeConfig};
+
+/// The serialized state machine.
+#[derive(Debug, Serialize, Deserialize)]
+struct SnapshotPayload {
+    last_applied: Option<LogId<u64>>,
+    last_membership: StoredMembership<u64, BasicNode>,
+    next_job_id: u64,
+    jobs: Vec<JobRecord>,
+    nonces: Vec<NonceEntry>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct NonceEntry {
+    submitter: NodeId,
+    nonce: [u8; 16],
+    job: JobId,
+}
+
+/// What `sm_meta/snapshot` holds.
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredSnapshot {
+    meta: SnapshotMeta<u64, BasicNode>,
+    data: Vec<u8>,
+}
+
+/// Builds snapshots of the state machine as of the moment `build_snapshot` starts.
+#[derive(Debug)]
+pub struct SnapshotBuilder {
+    db: Arc<DB>,
+}
+
+impl SnapshotBuilder {
+    pub(crate) fn new(db: Arc<DB>) -> SnapshotBuilder {
+        SnapshotBuilder { db }
+    }
+
+    fn build(&self) -> Result<Snapshot<TypeConfig>, StoreError> {
+        let db = &*self.db;
+        let snap = db.snapshot();
+        let sm_meta = cf(db, CF_SM_META)?;
+        let field = |key: &[u8]| snap.get_cf(sm_meta, key).map_err(|e| rocks_err(db, e));
+        let d = SmMeta::default();
+        let last_applied: Option<LogId<u64>> = match field(KEY_LAST_APPLIED)? {
+            Some(b) => decode("last applied log id", &b)?,
+            None => d.last_applied,
+        };
+        let last_membership = match field(KEY_LAST_MEMBERSHIP)? {
+            Some(b) => decode("last membership", &b)?,
+            None => d.last_membership,
+        };
+        let next_job_id = match field(KEY_NEXT_JOB_ID)? {
+            Some(b) => decode("next job id", &b)?,
+            None => d.next_job_id,
+        };
+        let mut jobs = Vec::new();
+        for item in snap.iterator_cf(cf(db, CF_JOBS)?, IteratorMode::Start) {
+            let (_, v) = item.map_err(|e| rocks_err(db, e))?;
+            jobs.push(decode("job record", &v)?);
+        }
+        let mut nonces = Vec::new();
+        for item in snap.iterator_cf(cf(db, CF_NONCES)?, IteratorMode::Start) {
+            let (k, v) = item.map_err(|e| rocks_err(db, e))?;
+            let nonce = k
+                .get(8..24)
+                .and_then(|b| <[u8; 16]>::try_from(b).ok())
+                .ok_or_else(|| StoreError::codec("nonce key", "not 24 bytes"))?;
+            let submitter = NodeId(keys::read_u64("nonce key", &k, 0)?);
+            nonces.push(NonceEntry {
+                submitter,
+                nonce,
+                job: decode("nonce job id", &v)?,
+            });
+        }
+        drop(snap);
+        let payload = SnapshotPayload {
+            last_applied,
+            last_membership,
+            next_job_id,
+            jobs,
+            nonces,
+        };
+        let data = encode("snapshot", &payload)?;
+        let snapshot_id = match last_applied {
+            Some(l) => format!("{}-{}-{}", l.leader_id, l.index, data.len()),
+            None => format!("--{}", data.len()),
+        };
+        let meta = SnapshotMeta {
+            last_log_id: payload.last_applied,
+            last_membership: payload.last_membership,
+            snapshot_id,
+        };
+        let stored = StoredSnapshot {
+            meta: meta.clone(),
+            data,
+        };
+        let mut batch = WriteBatch::default();
+        batch.put_cf(
+            cf(db, CF_SM_META)?,
+            KEY_SNAPSHOT,
+            encode("stored snapshot", &stored)?,
+        );
+        write_synced(db, batch)?;
+        tracing::info!(id = %meta.snapshot_id, jobs = payload.jobs.len(), "built snapshot");
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(stored.data)),
+        })
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<u64>> {
+        self.build()
+            .map_err(|e| StorageIOError::write_snapshot(None, &e).into())
+    }
+}
+
+fn write_synced(db: &DB, batch: WriteBatch) -> Result<(), StoreError> {
+    let mut opts = WriteOptions::default();
+    opts.set_sync(true);
+    db.write_opt(batch, &opts).map_err(|e| rocks_err(db, e))
+}
+
+/// Replaces the whole state machine with the snapshot `data`, in one synced batch.
+pub(crate) fn install(
+    db: &DB,
+    meta: &SnapshotMeta<u64, BasicNode>,
+    data: Vec<u8>,
+) -> Result<(), StoreError> {
+    let payload: SnapshotPayload = decode("snapshot", &data)?;
+    let mut batch = WriteBatch::default();
+    let end = [0xffu8; 64];
+    for name in SM_CFS {
+        batch.delete_range_cf(cf(db, name)?, &[][..], &end[..]);
+    }
+    let mut sm = SmMeta {
+        last_applied: meta.last_log_id,
+        last_membership: meta.last_membership.clone(),
+        next_job_id: payload.next_job_id,
+        queued: 0,
+    };
+    for rec in &payload.jobs {
+        batch.put_cf(
+            cf(db, CF_JOBS)?,
+            keys::job_key(rec.id),
+            encode("job record", rec)?,
+        );
+        batch.put_cf(
+            cf(db, CF_BY_STATE)?,
+            keys::by_state_key(rec.state, rec.id),
+            [],
+        );
+        if rec.state == JobState::Queued {
+            let k = keys::queue_key(jobs::priority(rec), rec.id);
+            batch.put_cf(cf(db, CF_QUEUE)?, k, keys::job_key(rec.id));
+            sm.queued += 1;
+        }
+        let live = matches!(rec.state, JobState::Running | JobState::Cancelled);
+        if let Some(a) = rec
+            .last_attempt()
+            .filter(|a| live && a.ended_at_ms.is_none())
+        {
+            batch.put_cf(
+                cf(db, CF_RUNNING)?,
+                keys::running_key(a.node, rec.id),
+                keys::token_value(a.token),
+            );
+        }
+    }
+    for n in &payload.nonces {
+        batch.put_cf(
+            cf(db, CF_NONCES)?,
+            keys::nonce_key(n.submitter, &n.nonce),
+            encode("nonce job id", &n.job)?,
+        );
+    }
+    sm.write(db, &mut batch)?;
+    let stored = StoredSnapshot {
+        meta: meta.clone(),
+        data,
+    };
+    batch.put_cf(
+        cf(db, CF_SM_META)?,
+        KEY_SNAPSHOT,
+        encode("stored snapshot", &stored)?,
+    );
+    write_synced(db, batch)
+}
+
+/// The last built or installed snapshot.
+pub(crate) fn current(db: &DB) -> Result<Option<Snapshot<TypeConfig>>, StoreError> {
+    let Some(bytes) = db
+        .get_cf(cf(db, CF_SM_META)?, KEY_SNAPSHOT)
+        .map_err(|e| rocks_err(db, e))?
+    else {
+        return Ok(None);
+    };
+    let s: StoredSnapshot = decode("stored snapshot", &bytes)?;
+    Ok(Some(Snapshot {
+        meta: s.meta,
+        snapshot: Box::new(Cursor::new(s.data)),
+    }))
+}

@@ -1,0 +1,111 @@
+//! `shoal-testnet bench`: starts a one-node cluster in a temp dir, measures it, and
+//! prints each figure beside a reference measured on this machine in the same run.
+
+pub mod latency;
+mod metric;
+pub mod reference;
+mod submit;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::cluster::LocalNode;
+pub use metric::Metric;
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Shorter runs (fewer samples); finishes in about a minute.
+    #[arg(long)]
+    pub quick: bool,
+    /// Print one JSON object {"machine": {...}, "metrics": [...]} instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// The shoal binary to benchmark [default: `shoal` next to this executable]
+    #[arg(long, value_name = "PATH")]
+    pub shoal: Option<PathBuf>,
+    /// Where to put the temporary homes [default: the system temp dir]
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+fn sibling_shoal() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let p = exe.with_file_name("shoal");
+    anyhow::ensure!(
+        p.exists(),
+        "no shoal binary at {}; build it or pass --shoal",
+        p.display()
+    );
+    Ok(p)
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let shoal = match &args.shoal {
+        Some(p) => p.clone(),
+        None => sibling_shoal()?,
+    };
+    let base = match &args.dir {
+        Some(d) => tempfile::tempdir_in(d)?,
+        None => tempfile::tempdir()?,
+    };
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let secs = if args.quick { 2.0 } else { 5.0 };
+    let samples = if args.quick { 100 } else { 300 };
+
+    eprintln!("measuring references (fdatasync, spawn) ...");
+    let sync = reference::fdatasync(base.path(), secs)?;
+    let spawn = reference::spawn_true(cpus, secs)?;
+
+    eprintln!("starting a one-node cluster ...");
+    let node_dir = base.path().join("n1");
+    std::fs::create_dir_all(&node_dir)?;
+    let node = LocalNode::start(&shoal, &node_dir, cpus as u32)
+        .await
+        .context("starting the node")?;
+
+    eprintln!("submit-to-start latency ({samples} samples) ...");
+    let lat = latency::submit_to_start(&node, base.path(), samples).await?;
+    eprintln!("CLI submits ...");
+    let cli = submit::cli_rate(&node, secs).await?;
+    eprintln!("API submits from 64 clients ...");
+    let api = submit::api_rate(&node, 64, secs).await?;
+    node.stop();
+
+    let metrics = vec![
+        Metric::new("submit_to_start_p50_ms_1node", lat.p50_ms, "ms")
+            .reference(
+                "fdatasync_p50_ms + spawn_p50_ms",
+                sync.p50_ms + spawn.p50_ms,
+            )
+            .at_most(10.0),
+        Metric::new("submit_to_start_p99_ms_1node", lat.p99_ms, "ms")
+            .reference("fdatasync_p99_ms", sync.p99_ms)
+            .at_most(30.0),
+        Metric::new("cli_submits_per_s_1node", cli, "1/s")
+            .reference("fdatasync_per_s", sync.per_s)
+            .at_least(150.0),
+        Metric::new("api_submits_per_s_64clients_1node", api, "1/s")
+            .reference("fdatasync_per_s", sync.per_s)
+            .at_least(5000.0),
+        Metric::new("spawn_true_per_s", spawn.per_s, "1/s").reference("threads", cpus as f64),
+        Metric::new("fdatasync_per_s", sync.per_s, "1/s"),
+    ];
+    let machine = serde_json::json!({
+        "cpus": cpus,
+        "kernel": std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim(),
+        "quick": args.quick,
+    });
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({ "machine": machine, "metrics": metrics })
+        );
+    } else {
+        print!("{}", metric::table(&metrics));
+    }
+    Ok(())
+}

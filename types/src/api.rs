@@ -1,0 +1,202 @@
+//! Bodies of the node's HTTP/JSON API (served on `$SHOAL_HOME/shoal.sock`).
+//!
+//! Routes (all JSON):
+//! - `POST /v1/jobs` [`SubmitRequest`] -> [`SubmitResponse`] after commit
+//! - `GET /v1/jobs?state=S` -> `[JobStatus]`; `GET /v1/jobs/{id}` -> [`JobStatus`]
+//! - `GET /v1/jobs/{id}/wait?timeout_ms=N` -> [`JobStatus`] once terminal or at timeout
+//! - `GET /v1/jobs/{id}/logs?stream=stdout|stderr` -> raw bytes
+//! - `POST /v1/cancel` [`CancelRequest`] -> [`CancelResponse`]
+//! - `GET /v1/cluster` -> [`ClusterStatus`]; `GET /v1/nodes` -> `[NodeStatus]`
+//!
+//! Errors come back with a non-2xx status and an [`ApiError`] body.
+
+use serde::{Deserialize, Serialize};
+
+use crate::time::rfc3339_ms;
+use crate::{FailReason, JobId, JobRecord, JobSpec, JobState, TypesError};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SubmitRequest {
+    pub spec: JobSpec,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SubmitResponse {
+    pub id: JobId,
+}
+
+/// One attempt, as scripts see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptStatus {
+    pub n: u32,
+    pub node: String,
+    pub started_at: String,
+    pub ended_at: Option<String>,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub fail_reason: Option<String>,
+    pub wall_ms: Option<u64>,
+    pub cpu_ms: Option<u64>,
+    pub max_rss_kb: Option<u64>,
+}
+
+/// A job, as `shoal status --json` prints it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobStatus {
+    pub id: JobId,
+    pub name: Option<String>,
+    pub state: JobState,
+    pub queue: String,
+    pub priority: i32,
+    /// Exit code of the last attempt (128+signal if it was killed by one).
+    pub exit_code: Option<i32>,
+    /// Node of the last attempt.
+    pub node: Option<String>,
+    pub submitted_at: String,
+    pub started_at: Option<String>,
+    pub ended_at: Option<String>,
+    pub command: String,
+    pub attempts: Vec<AttemptStatus>,
+}
+
+impl JobStatus {
+    /// The API view of a stored record.
+    pub fn from_record(r: &JobRecord) -> Result<JobStatus, TypesError> {
+        let spec = r.spec()?;
+        let last = r.last_attempt();
+        Ok(JobStatus {
+            id: r.id,
+            name: spec.name.clone(),
+            state: r.state,
+            queue: spec.queue.clone(),
+            priority: spec.priority,
+            exit_code: last.and_then(|a| shell_exit_code(a.exit_code, a.signal)),
+            node: last.map(|a| a.node.to_string()),
+            submitted_at: rfc3339_ms(r.submitted_at_ms),
+            started_at: last.map(|a| rfc3339_ms(a.started_at_ms)),
+            ended_at: r.ended_at_ms.map(rfc3339_ms),
+            command: match &spec.command {
+                crate::JobCommand::Argv(v) => v.join(" "),
+                crate::JobCommand::Shell(s) => s.clone(),
+            },
+            attempts: r
+                .attempts
+                .iter()
+                .map(|a| AttemptStatus {
+                    n: a.n,
+                    node: a.node.to_string(),
+                    started_at: rfc3339_ms(a.started_at_ms),
+                    ended_at: a.ended_at_ms.map(rfc3339_ms),
+                    exit_code: a.exit_code,
+                    signal: a.signal,
+                    fail_reason: a.fail_reason.as_ref().map(FailReason::to_string),
+                    wall_ms: a.wall_ms,
+                    cpu_ms: a.cpu_ms,
+                    max_rss_kb: a.max_rss_kb,
+                })
+                .collect(),
+        })
+    }
+}
+
+/// The code a shell reports: the exit code, or 128 + the signal number.
+pub fn shell_exit_code(exit_code: Option<i32>, signal: Option<i32>) -> Option<i32> {
+    match (exit_code, signal) {
+        (Some(c), _) => Some(c),
+        (None, Some(s)) => Some(128 + s),
+        (None, None) => None,
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ListQuery {
+    pub state: Option<JobState>,
+    /// At most this many jobs, newest first (default 1000).
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WaitQuery {
+    /// Give up after this long and return the current status (default 30 s).
+    pub timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogStream {
+    Stdout,
+    Stderr,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LogsQuery {
+    pub stream: Option<LogStream>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CancelRequest {
+    pub ids: Vec<JobId>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CancelOutcome {
+    /// Was queued; will never run.
+    Cancelled,
+    /// Was running; its process group is being killed.
+    Killed,
+    AlreadyFinished,
+    NotFound,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CancelResult {
+    pub id: JobId,
+    pub outcome: CancelOutcome,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CancelResponse {
+    pub results: Vec<CancelResult>,
+}
+
+/// `shoal cluster --json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClusterStatus {
+    pub node_id: String,
+    pub cluster_id: String,
+    pub leader: Option<String>,
+    pub voters: Vec<String>,
+    pub learners: Vec<String>,
+    pub term: u64,
+    pub last_applied: Option<u64>,
+}
+
+/// One row of `shoal nodes --json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeStatus {
+    pub id: String,
+    pub addrs: Vec<String>,
+    pub raft_role: String,
+    pub alive: bool,
+    pub slots: u32,
+    pub slots_free: u32,
+}
+
+/// Machine-readable error kinds of the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    BadRequest,
+    NotFound,
+    TooLarge,
+    Unavailable,
+    Internal,
+}
+
+/// The body of every non-2xx answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+}
