@@ -45,10 +45,6 @@ impl LocalNode {
         Client::new(self.home.join("shoal.sock"))
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     async fn wait_leader(&self) -> anyhow::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {

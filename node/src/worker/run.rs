@@ -96,7 +96,7 @@ impl Worker {
             }
             self.kill_cancelled(&mut running).await;
             let free = slots.saturating_sub(running.len() as u32);
-            if free > 0 && self.view.queued_count() > 0 {
+            if free > 0 && self.view.queued_count().unwrap_or(0) > 0 {
                 self.lease(free, &mut running, &done_tx, &mut finished)
                     .await;
             }

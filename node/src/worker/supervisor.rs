@@ -158,7 +158,7 @@ fn run(spec: &LaunchSpec) -> Report {
             (None, Some(t)) => lease_deadline.min(t),
             (None, None) => lease_deadline,
         };
-        let event = match rx.recv_timeout(next.saturating_duration_since(now)) {
+        let event = match rx.recv_timeout(next.saturating_duration_since(Instant::now())) {
             Ok(ev) => Some(ev),
             Err(mpsc::RecvTimeoutError::Timeout) => None,
             Err(mpsc::RecvTimeoutError::Disconnected) => Some(Event::NodeGone),
