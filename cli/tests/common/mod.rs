@@ -48,7 +48,7 @@ impl TestNode {
             .args(["node", "--home"])
             .arg(&self.home)
             .args(["--slots", &self.slots.to_string()])
-            .env("SHOAL_LOG", "info")
+            .env("SHOAL_LOG", "info,openraft=warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -157,9 +157,9 @@ impl Drop for TestNode {
 
 pub fn shoal_in(home: &Path, args: &[&str]) -> Output {
     Command::new(SHOAL)
-        .args(args)
         .arg("--home")
         .arg(home)
+        .args(args)
         .stdin(Stdio::null())
         .output()
         .expect("run shoal")
