@@ -93,7 +93,7 @@ mod tests {
 
     #[test]
     fn queue_orders_priority_desc_then_fifo() {
-        let mut keys = vec![
+        let mut keys = [
             (queue_key(0, JobId(5)), "p0 #5"),
             (queue_key(-1, JobId(1)), "p-1 #1"),
             (queue_key(i32::MIN, JobId(2)), "pmin #2"),

@@ -10,6 +10,9 @@ use crate::db::{cf, rocks_err};
 use crate::sm_meta::SmMeta;
 use crate::StoreError;
 
+/// A raw (key, value) pair of one column family.
+pub type KeyValue = (Vec<u8>, Vec<u8>);
+
 type Key = (&'static str, Vec<u8>);
 
 /// Pending writes (`None` = delete) over a database, plus the loaded metadata.
@@ -50,7 +53,7 @@ impl<'a> Txn<'a> {
         cf_name: &'static str,
         prefix: &[u8],
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    ) -> Result<Vec<KeyValue>, StoreError> {
         let h = cf(self.db, cf_name)?;
         let mut db_it = self
             .db
