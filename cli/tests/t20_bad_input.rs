@@ -154,18 +154,16 @@ fn a_corrupt_database_is_reported_and_left_untouched() {
 }
 
 #[test]
-fn an_unreadable_database_is_reported() {
-    if unsafe { libc::geteuid() } == 0 {
-        // root reads anything; the permission check cannot fail there. Covered by
-        // the corrupt and locked cases instead.
-        return;
-    }
+fn an_unusable_database_path_is_reported_and_left_alone() {
     let mut n = TestNode::started(1);
     assert!(n.stop().success());
+    // Replace the database directory with a plain file: RocksDB cannot open it (the
+    // same path as an unreadable disk). Works as root too, unlike chmod.
     let db = n.home.join("db");
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o000)).unwrap();
+    std::fs::rename(&db, n.home.join("db.saved")).unwrap();
+    std::fs::write(&db, b"not a database").unwrap();
     let out = n.shoal(&["node"]);
-    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o755)).unwrap();
     assert_eq!(code(&out), 6, "{}", stderr(&out));
+    assert!(stderr(&out).contains("db"), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&db).unwrap(), b"not a database");
 }

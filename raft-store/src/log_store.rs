@@ -100,6 +100,10 @@ fn lock(p: &Mutex<Pending>) -> MutexGuard<'_, Pending> {
 impl LogStore {
     pub(crate) fn new(db: Arc<DB>) -> Result<LogStore, StoreError> {
         let pending = Arc::new(Mutex::new(Pending::new()));
+        // Unbounded on purpose: an append must never block the raft core while the
+        // writer is inside an fsync. Every queued op is a write some caller is still
+        // waiting for, so the queue is as long as the writes in flight; the writer
+        // drains all of it into the next batch.
         let (tx, rx) = mpsc::channel();
         let (wdb, wpending) = (db.clone(), pending.clone());
         let thread = std::thread::Builder::new()

@@ -21,6 +21,8 @@ use crate::raft::proposer::ProposeError;
 /// Default and largest page of `GET /v1/jobs`.
 const LIST_DEFAULT: usize = 1_000;
 const LIST_MAX: usize = 100_000;
+/// How long a write waits for a leader to be elected before it is refused.
+const ELECTION_PATIENCE: Duration = Duration::from_secs(5);
 /// Longest single `wait` poll.
 const WAIT_MAX_MS: u64 = 60_000;
 

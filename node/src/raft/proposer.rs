@@ -28,6 +28,26 @@ impl Proposer {
         Proposer { raft }
     }
 
+    /// Like [`Proposer::propose`], but while no leader is known (a node that just
+    /// started is still electing itself) retries for up to `patience`.
+    pub async fn propose_patiently(
+        &self,
+        req: Request,
+        patience: std::time::Duration,
+    ) -> Result<Response, ProposeError> {
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            match self.propose(req.clone()).await {
+                Err(ProposeError::NotLeader { leader: None })
+                    if tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Appends `req`, waits until it is committed and applied, returns the response.
     pub async fn propose(&self, req: Request) -> Result<Response, ProposeError> {
         match self.raft.client_write(req).await {
