@@ -70,12 +70,13 @@ pub async fn submit(
     };
     let envelope = SignedEnvelope::sign(&body, &s.identity.node_key);
     envelope.verify(&s.identity.authority, &s.identity.cluster_id)?;
+    let req = Request::Submit {
+        envelope,
+        now_ms: now,
+    };
     match s
         .proposer
-        .propose(Request::Submit {
-            envelope,
-            now_ms: now,
-        })
+        .propose_patiently(req, ELECTION_PATIENCE)
         .await
         .map_err(propose_error)?
     {
@@ -176,12 +177,13 @@ pub async fn cancel(
     if req.ids.is_empty() {
         return Err(ApiError::BadRequest("no job ids given".into()));
     }
+    let req = Request::Cancel {
+        ids: req.ids,
+        now_ms: now_ms(),
+    };
     match s
         .proposer
-        .propose(Request::Cancel {
-            ids: req.ids,
-            now_ms: now_ms(),
-        })
+        .propose_patiently(req, ELECTION_PATIENCE)
         .await
         .map_err(propose_error)?
     {
