@@ -87,6 +87,11 @@ fn node_not_running_is_reported() {
     let n = TestNode::new(1);
     let init = n.shoal(&["init"]);
     assert_eq!(code(&init), 0, "{}", stderr(&init));
+    let said = String::from_utf8_lossy(&init.stdout);
+    assert!(
+        said.contains("peer id:    12D3Koo"),
+        "init names the libp2p identity: {said}"
+    );
     let out = n.shoal(&["status", "1"]);
     assert_eq!(code(&out), 4);
     assert!(stderr(&out).contains("shoal node"), "{}", stderr(&out));

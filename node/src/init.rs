@@ -20,6 +20,8 @@ pub struct InitReport {
     pub home: PathBuf,
     pub cluster_id: String,
     pub node_id: NodeId,
+    /// The libp2p PeerId of the node key (the same key, another encoding).
+    pub peer_id: String,
     pub bundle: PathBuf,
 }
 
@@ -86,6 +88,9 @@ pub fn init_genesis(home: &Home) -> Result<InitReport, FatalError> {
         home: home.root().to_path_buf(),
         cluster_id,
         node_id: NodeId::from_public_key(node_key.verifying_key().as_bytes()),
+        peer_id: shoal_p2p::peer_id_of(node_key.to_bytes())
+            .map(|p| p.to_string())
+            .unwrap_or_default(),
         bundle: home.bundle(),
     })
 }
