@@ -26,7 +26,7 @@ fn main() -> ExitCode {
         }
     };
     if matches!(cli.command, args::Command::Supervise) {
-        return code_of(shoal_node::worker::supervisor::main());
+        return code_of(shoal_supervisor::main());
     }
     init_tracing(&cli.command);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -1,7 +1,6 @@
 //! Running a node: load the home, open the store, start raft, the worker and the API,
 //! and stop them in order on SIGTERM or SIGINT.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::signal::unix::{signal, SignalKind};
@@ -15,6 +14,7 @@ use crate::home::Home;
 use crate::identity::Identity;
 use crate::init::init_genesis;
 use crate::raft::{proposer::Proposer, start::start};
+use crate::worker::launch::SupervisorCommand;
 use crate::worker::{Worker, WorkerStatus};
 
 /// How to run a node.
@@ -22,8 +22,8 @@ use crate::worker::{Worker, WorkerStatus};
 pub struct NodeOptions {
     pub home: Home,
     pub overrides: Overrides,
-    /// The executable started as `EXE __supervise` for every job (the `shoal` binary).
-    pub supervisor_exe: PathBuf,
+    /// How every job's supervisor process is started.
+    pub supervisor: SupervisorCommand,
     /// Create a genesis home first if there is none (the one-command default).
     pub init_if_missing: bool,
 }
@@ -71,7 +71,7 @@ async fn run_loaded(
         config: config.clone(),
         proposer: proposer.clone(),
         view: view.clone(),
-        supervisor_exe: opts.supervisor_exe.clone(),
+        supervisor: opts.supervisor.clone(),
         status: status_tx,
     };
     let worker_task = tokio::spawn(worker.run(stop_rx.clone()).in_current_span());

@@ -1,10 +1,10 @@
 //! Starting a job's supervisor process and talking to it from the node.
 //!
-//! [`launch`] spawns `shoal __supervise`, hands it the [`LaunchSpec`], and returns a
+//! [`launch`] spawns the supervisor, hands it the [`LaunchSpec`], and returns a
 //! [`JobControl`] for renewals and kills. A task reads the supervisor's reports and
 //! sends one [`Finished`] to the worker when the attempt ends, whatever the reason.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use shoal_types::{AttemptOutcome, FailReason, FencingToken, JobId};
@@ -13,7 +13,33 @@ use tokio::process::{ChildStdin, Command};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
-use super::protocol::{LaunchSpec, Report, KILL, RENEW};
+use shoal_supervisor::protocol::{LaunchSpec, Report, KILL, RENEW};
+
+/// How to start a supervisor: `shoal-supervisor`, or `shoal __supervise` when the
+/// small binary is not installed next to `shoal`.
+#[derive(Debug, Clone)]
+pub struct SupervisorCommand {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+}
+
+impl SupervisorCommand {
+    /// `shoal-supervisor` next to `shoal_exe` if it exists, else `shoal_exe __supervise`.
+    pub fn beside(shoal_exe: &Path) -> SupervisorCommand {
+        let small = shoal_exe.with_file_name("shoal-supervisor");
+        if small.is_file() {
+            SupervisorCommand {
+                program: small,
+                args: Vec::new(),
+            }
+        } else {
+            SupervisorCommand {
+                program: shoal_exe.to_path_buf(),
+                args: vec!["__supervise".into()],
+            }
+        }
+    }
+}
 
 /// An attempt ended; sent to the worker loop.
 #[derive(Debug)]
@@ -48,14 +74,14 @@ impl JobControl {
 
 /// Starts the supervisor for one attempt. The outcome arrives later on `done`.
 pub async fn launch(
-    supervisor_exe: &Path,
+    supervisor: &SupervisorCommand,
     spec: &LaunchSpec,
     job: JobId,
     token: FencingToken,
     done: mpsc::Sender<Finished>,
 ) -> std::io::Result<JobControl> {
-    let mut child = Command::new(supervisor_exe)
-        .arg("__supervise")
+    let mut child = Command::new(&supervisor.program)
+        .args(&supervisor.args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

@@ -2,8 +2,6 @@
 //! process, renews their deadlines, kills cancelled ones, and commits completions.
 
 pub mod launch;
-pub mod protocol;
 pub mod run;
-pub mod supervisor;
 
 pub use run::{Worker, WorkerStatus};

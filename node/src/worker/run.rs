@@ -6,7 +6,6 @@
 //! completions are raft entries, so after a crash the log says what was running.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,8 +16,9 @@ use shoal_types::{
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, instrument, warn};
 
-use super::launch::{launch, Finished, JobControl};
-use super::protocol::LaunchSpec;
+use shoal_supervisor::protocol::LaunchSpec;
+
+use super::launch::{launch, Finished, JobControl, SupervisorCommand};
 use crate::config::NodeConfig;
 use crate::home::Home;
 use crate::identity::Identity;
@@ -44,7 +44,7 @@ pub struct Worker {
     pub config: NodeConfig,
     pub proposer: Proposer,
     pub view: StoreView,
-    pub supervisor_exe: PathBuf,
+    pub supervisor: SupervisorCommand,
     pub status: watch::Sender<WorkerStatus>,
 }
 
@@ -274,7 +274,7 @@ impl Worker {
             kill_grace_ms: self.config.kill_grace_ms,
         };
         launch(
-            &self.supervisor_exe,
+            &self.supervisor,
             &launch_spec,
             job.id,
             job.token,

@@ -1,4 +1,4 @@
-//! The per-job supervisor: a small process (`shoal __supervise`) that owns one job's
+//! The per-job supervisor: a small process (`shoal-supervisor`) that owns one job's
 //! process group.
 //!
 //! It reads a [`LaunchSpec`] line from stdin, starts the job in a new process group
@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use shoal_types::{AttemptOutcome, FailReason};
 
-use super::protocol::{LaunchSpec, Report, KILL, RENEW};
+use crate::protocol::{LaunchSpec, Report, KILL, RENEW};
 
 enum Event {
     Exited {
@@ -35,7 +35,7 @@ enum Event {
     NodeGone,
 }
 
-/// Entry point of `shoal __supervise`; returns the process exit code.
+/// Entry point of `shoal-supervisor` (and `shoal __supervise`); returns the exit code.
 pub fn main() -> i32 {
     let stdin = std::io::stdin();
     let mut first = String::new();
