@@ -53,10 +53,12 @@ fn code_of(code: i32) -> ExitCode {
     ExitCode::from(code.clamp(0, 255) as u8)
 }
 
-/// Logs go to stderr; `SHOAL_LOG` sets the filter (default: info for `node`, warn otherwise).
+/// Logs go to stderr; `SHOAL_LOG` sets the filter (default: info for `node` with
+/// openraft at warn, warn otherwise).
 fn init_tracing(cmd: &args::Command) {
+    // openraft narrates every election at info; its warnings are what operators need.
     let default = if matches!(cmd, args::Command::Node(_)) {
-        "info"
+        "info,openraft=warn"
     } else {
         "warn"
     };
