@@ -68,12 +68,12 @@ impl Worker {
             tokio::select! {
                 biased;
                 _ = shutdown.changed() => break,
-                Some(f) = done_rx.recv() => {
-                    running.remove(&f.job);
-                    finished.push(Completion { job: f.job, token: f.token, outcome: f.outcome });
-                    while let Ok(f) = done_rx.try_recv() {
+                Some(first) = done_rx.recv() => {
+                    let mut next = Some(first);
+                    while let Some(f) = next {
                         running.remove(&f.job);
                         finished.push(Completion { job: f.job, token: f.token, outcome: f.outcome });
+                        next = done_rx.try_recv().ok();
                     }
                 }
                 r = applied.changed() => if r.is_err() { break },
