@@ -52,7 +52,7 @@ pub enum Command {
     Supervise,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct NodeArgs {
     /// Jobs to run at once on this node [default: number of CPUs]
     #[arg(long, value_name = "N")]

@@ -2,7 +2,7 @@
 //! "node not running" turned into the CLI's errors.
 
 use shoal_client::Client;
-use shoal_node::Home;
+use shoal_home::Home;
 
 use crate::error::CliError;
 

@@ -18,7 +18,9 @@ pub enum CliError {
     #[error("unexpected answer from the node: {0}")]
     Protocol(String),
     #[error(transparent)]
-    Node(#[from] shoal_node::FatalError),
+    Home(#[from] shoal_home::HomeError),
+    #[error("{0}")]
+    Install(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
     #[error("timed out: {0}")]
@@ -47,9 +49,10 @@ impl CliError {
                 ..
             } => exit_code::NOT_FOUND,
             CliError::Api { .. } => exit_code::REFUSED,
-            CliError::Node(shoal_node::FatalError::NoHome { .. }) => exit_code::NO_NODE,
-            CliError::Node(shoal_node::FatalError::HomeExists { .. }) => exit_code::FAILURE,
-            CliError::Node(_) => exit_code::STORE,
+            CliError::Home(shoal_home::HomeError::NoHome { .. }) => exit_code::NO_NODE,
+            CliError::Home(shoal_home::HomeError::HomeExists { .. }) => exit_code::FAILURE,
+            CliError::Home(_) => exit_code::STORE,
+            CliError::Install(_) => exit_code::FAILURE,
             CliError::Timeout(_) => exit_code::TIMEOUT,
             CliError::Protocol(_) | CliError::Io(_) => exit_code::FAILURE,
         }

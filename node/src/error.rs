@@ -9,16 +9,8 @@ use shoal_types::JobId;
 /// Conditions under which the node cannot start or must stop.
 #[derive(Debug, thiserror::Error)]
 pub enum FatalError {
-    #[error("no Shoal home at {path}: run `shoal init` (or `shoal node`, which initializes one)")]
-    NoHome { path: PathBuf },
-    #[error("{path} already holds a Shoal home ({what} exists); nothing was changed. Use another --home, or remove it by hand to start over")]
-    HomeExists { path: PathBuf, what: String },
-    #[error("cannot use {path}: {detail}")]
-    HomeIo { path: PathBuf, detail: String },
-    #[error("bad configuration in {path}: {detail}")]
-    Config { path: PathBuf, detail: String },
-    #[error("bad key or certificate in {path}: {detail}")]
-    Identity { path: PathBuf, detail: String },
+    #[error(transparent)]
+    Home(#[from] shoal_home::HomeError),
     #[error(transparent)]
     Store(#[from] shoal_raft_store::StoreError),
     #[error("raft failed: {0}")]

@@ -7,12 +7,11 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 use tracing::{info, info_span, warn, Instrument};
 
+use shoal_home::{init_genesis, Home, HomeError, Identity, NodeConfig, Overrides};
+
 use crate::api::{self, AppState};
-use crate::config::{NodeConfig, Overrides};
 use crate::error::FatalError;
-use crate::home::Home;
-use crate::identity::Identity;
-use crate::init::init_genesis;
+use crate::raft::submit_batcher::SubmitBatcher;
 use crate::raft::{proposer::Proposer, start::start};
 use crate::worker::launch::SupervisorCommand;
 use crate::worker::{Worker, WorkerStatus};
@@ -33,9 +32,10 @@ pub async fn run(opts: NodeOptions) -> Result<(), FatalError> {
     let home = opts.home.clone();
     if !home.exists() {
         if !opts.init_if_missing {
-            return Err(FatalError::NoHome {
+            return Err(HomeError::NoHome {
                 path: home.root().to_path_buf(),
-            });
+            }
+            .into());
         }
         let report = init_genesis(&home)?;
         info!(home = %report.home.display(), cluster = %report.cluster_id, node = %report.node_id, "initialized a new cluster");
@@ -55,7 +55,7 @@ async fn run_loaded(
     config: NodeConfig,
     identity: Arc<Identity>,
 ) -> Result<(), FatalError> {
-    std::fs::create_dir_all(home.jobs_dir()).map_err(|e| FatalError::HomeIo {
+    std::fs::create_dir_all(home.jobs_dir()).map_err(|e| HomeError::HomeIo {
         path: home.jobs_dir(),
         detail: e.to_string(),
     })?;
@@ -79,6 +79,7 @@ async fn run_loaded(
         identity: identity.clone(),
         home: home.clone(),
         raft: raft.clone(),
+        submits: SubmitBatcher::start(proposer.clone(), api::ELECTION_PATIENCE),
         proposer,
         view,
         worker: status_rx,

@@ -14,6 +14,12 @@ pub enum Request {
         envelope: SignedEnvelope,
         now_ms: u64,
     },
+    /// Many submissions in one entry: the API's group commit, and job arrays. Each
+    /// envelope is judged exactly as a `Submit` would be, in order; one result each.
+    SubmitBatch {
+        envelopes: Vec<SignedEnvelope>,
+        now_ms: u64,
+    },
     /// Lease up to max_jobs queued jobs to `node`: highest priority first, FIFO (lowest JobId)
     /// among equals.
     Lease {
@@ -73,6 +79,10 @@ pub enum Response {
     },
     SubmitRejected {
         reason: SubmitRejection,
+    },
+    /// One result per envelope of a `SubmitBatch`, in order.
+    SubmittedBatch {
+        results: Vec<Result<JobId, SubmitRejection>>,
     },
     Leased {
         jobs: Vec<LeasedJob>,

@@ -1,6 +1,6 @@
 //! `shoal cancel ID...`: queued jobs never run, running ones are killed.
 
-use shoal_node::Home;
+use shoal_home::Home;
 use shoal_types::api::{CancelOutcome, CancelRequest, CancelResponse};
 use shoal_types::exit_code;
 

@@ -1,6 +1,6 @@
 //! `shoal cluster` and `shoal nodes`: raft state and the node table.
 
-use shoal_node::Home;
+use shoal_home::Home;
 use shoal_types::api::{ClusterStatus, NodeStatus};
 use shoal_types::exit_code;
 

@@ -1,6 +1,6 @@
 //! `shoal init`: create a home with a new cluster and say what to copy where.
 
-use shoal_node::{init_genesis, Home};
+use shoal_home::{init_genesis, Home};
 use shoal_types::exit_code;
 
 use crate::error::CliError;

@@ -1,6 +1,6 @@
 //! `shoal logs ID`: the last attempt's stdout (or `--stderr`), streamed.
 
-use shoal_node::Home;
+use shoal_home::Home;
 use shoal_types::exit_code;
 
 use crate::args::LogsArgs;

@@ -10,7 +10,9 @@ mod status;
 mod submit;
 mod wait;
 
-use shoal_node::Home;
+use shoal_home::Home;
+
+pub use node::exec_node;
 
 use crate::args::{Cli, Command};
 use crate::error::CliError;
@@ -20,7 +22,6 @@ pub async fn run(cli: Cli) -> Result<i32, CliError> {
     let home = Home::resolve(cli.home.as_deref());
     match cli.command {
         Command::Init => init::run(&home),
-        Command::Node(a) => node::run(&home, a).await,
         Command::Submit(a) => submit::run(&home, a).await,
         Command::Status(a) => status::run(&home, a).await,
         Command::List(a) => list::run(&home, a).await,
@@ -29,7 +30,7 @@ pub async fn run(cli: Cli) -> Result<i32, CliError> {
         Command::Cancel(a) => cancel::run(&home, a).await,
         Command::Cluster(a) => cluster::cluster(&home, a).await,
         Command::Nodes(a) => cluster::nodes(&home, a).await,
-        // Handled in main before the runtime starts.
-        Command::Supervise => Ok(shoal_types::exit_code::USAGE),
+        // Handled by the entry point before the runtime starts.
+        Command::Node(_) | Command::Supervise => Ok(shoal_types::exit_code::USAGE),
     }
 }

@@ -1,6 +1,6 @@
 //! `shoal status ID`: one job, as key/value lines or JSON.
 
-use shoal_node::Home;
+use shoal_home::Home;
 use shoal_types::api::JobStatus;
 use shoal_types::exit_code;
 

@@ -1,7 +1,7 @@
 //! `shoal submit`: build a spec from flags, submit it, print the id; `--wait` waits
 //! and exits with the job's exit code.
 
-use shoal_node::Home;
+use shoal_home::Home;
 use shoal_types::api::{SubmitRequest, SubmitResponse};
 use shoal_types::{exit_code, JobCommand, JobSpec};
 

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use shoal_node::Home;
+use shoal_home::Home;
 use shoal_types::api::JobStatus;
 use shoal_types::{exit_code, JobId, JobState};
 

@@ -22,7 +22,7 @@ use crate::raft::proposer::ProposeError;
 const LIST_DEFAULT: usize = 1_000;
 const LIST_MAX: usize = 100_000;
 /// How long a write waits for a leader to be elected before it is refused.
-const ELECTION_PATIENCE: Duration = Duration::from_secs(5);
+pub const ELECTION_PATIENCE: Duration = Duration::from_secs(5);
 /// Longest single `wait` poll.
 const WAIT_MAX_MS: u64 = 60_000;
 
@@ -70,27 +70,15 @@ pub async fn submit(
     };
     let envelope = SignedEnvelope::sign(&body, &s.identity.node_key);
     envelope.verify(&s.identity.authority, &s.identity.cluster_id)?;
-    let req = Request::Submit {
-        envelope,
-        now_ms: now,
-    };
-    match s
-        .proposer
-        .propose_patiently(req, ELECTION_PATIENCE)
-        .await
-        .map_err(propose_error)?
-    {
-        Response::Submitted { id } => {
+    match s.submits.submit(envelope).await.map_err(propose_error)? {
+        Ok(id) => {
             info!(job = %id, "job submitted");
             Ok(Json(SubmitResponse { id }))
         }
-        Response::SubmitRejected { reason } => Err(match reason {
-            SubmitRejection::ReplayedNonce { existing } => ApiError::BadRequest(format!(
-                "replayed envelope (job {existing} already has this nonce)"
-            )),
-            SubmitRejection::BadEnvelope(why) => ApiError::BadRequest(why),
-        }),
-        other => Err(ApiError::Internal(format!("unexpected response {other:?}"))),
+        Err(SubmitRejection::ReplayedNonce { existing }) => Err(ApiError::BadRequest(format!(
+            "replayed envelope (job {existing} already has this nonce)"
+        ))),
+        Err(SubmitRejection::BadEnvelope(why)) => Err(ApiError::BadRequest(why)),
     }
 }
 

@@ -7,5 +7,6 @@ pub mod jobs;
 pub mod serve;
 pub mod state;
 
+pub use jobs::ELECTION_PATIENCE;
 pub use serve::serve;
 pub use state::AppState;

@@ -6,10 +6,11 @@ use openraft::Raft;
 use shoal_raft_store::{StoreView, TypeConfig};
 use tokio::sync::watch;
 
-use crate::home::Home;
-use crate::identity::Identity;
 use crate::raft::proposer::Proposer;
+use crate::raft::submit_batcher::SubmitBatcher;
 use crate::worker::WorkerStatus;
+use shoal_home::Home;
+use shoal_home::Identity;
 
 /// Shared, cheaply cloneable handler state. Each field is itself a handle to state
 /// owned elsewhere (raft, RocksDB, the worker), never the state.
@@ -19,6 +20,8 @@ pub struct AppState {
     pub home: Home,
     pub raft: Raft<TypeConfig>,
     pub proposer: Proposer,
+    /// Submissions go through here: one raft entry per batch (group commit).
+    pub submits: SubmitBatcher,
     pub view: StoreView,
     pub worker: watch::Receiver<WorkerStatus>,
 }

@@ -3,3 +3,4 @@
 pub mod network;
 pub mod proposer;
 pub mod start;
+pub mod submit_batcher;

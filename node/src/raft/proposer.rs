@@ -7,7 +7,7 @@ use openraft::Raft;
 use shoal_raft_store::{Request, Response, TypeConfig};
 
 /// Why a proposal did not commit.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ProposeError {
     #[error("this node is not the leader (leader: {leader:?})")]
     NotLeader { leader: Option<u64> },

@@ -8,8 +8,8 @@ use shoal_raft_store::{LogStore, StateMachineStore, TypeConfig};
 use tracing::info;
 
 use super::network::LocalOnlyNetwork;
-use crate::config::NodeConfig;
 use crate::error::FatalError;
+use shoal_home::NodeConfig;
 
 /// Starts raft on the opened stores. On a genesis home whose store is empty it
 /// initializes a one-voter cluster; on existing state it never initializes again.

@@ -19,10 +19,10 @@ use tracing::{debug, info, instrument, warn};
 use shoal_supervisor::protocol::LaunchSpec;
 
 use super::launch::{launch, Finished, JobControl, SupervisorCommand};
-use crate::config::NodeConfig;
-use crate::home::Home;
-use crate::identity::Identity;
 use crate::raft::proposer::{ProposeError, Proposer};
+use shoal_home::Home;
+use shoal_home::Identity;
+use shoal_home::NodeConfig;
 
 /// Slot usage, published for the API.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -18,6 +18,7 @@ use crate::StoreError;
 pub fn apply(txn: &mut Txn, log_index: u64, req: &Request) -> Result<Response, StoreError> {
     match req {
         Request::Submit { envelope, now_ms } => submit::submit(txn, envelope, *now_ms),
+        Request::SubmitBatch { envelopes, now_ms } => submit::submit_batch(txn, envelopes, *now_ms),
         Request::Lease {
             node,
             max_jobs,

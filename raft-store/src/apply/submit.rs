@@ -16,20 +16,39 @@ pub fn submit(
     envelope: &SignedEnvelope,
     now_ms: u64,
 ) -> Result<Response, StoreError> {
+    Ok(match submit_one(txn, envelope, now_ms)? {
+        Ok(id) => Response::Submitted { id },
+        Err(reason) => Response::SubmitRejected { reason },
+    })
+}
+
+/// Applies each envelope as [`submit`] would, in order (a replay inside the batch is
+/// rejected like any other).
+pub fn submit_batch(
+    txn: &mut Txn,
+    envelopes: &[SignedEnvelope],
+    now_ms: u64,
+) -> Result<Response, StoreError> {
+    let results = envelopes
+        .iter()
+        .map(|e| submit_one(txn, e, now_ms))
+        .collect::<Result<_, _>>()?;
+    Ok(Response::SubmittedBatch { results })
+}
+
+fn submit_one(
+    txn: &mut Txn,
+    envelope: &SignedEnvelope,
+    now_ms: u64,
+) -> Result<Result<JobId, SubmitRejection>, StoreError> {
     let body = match envelope.body() {
         Ok(b) => b,
-        Err(e) => {
-            return Ok(Response::SubmitRejected {
-                reason: SubmitRejection::BadEnvelope(e.to_string()),
-            })
-        }
+        Err(e) => return Ok(Err(SubmitRejection::BadEnvelope(e.to_string()))),
     };
     let nonce_key = keys::nonce_key(body.submitter, &SignedEnvelope::nonce_bytes(&body));
     if let Some(existing) = txn.get(CF_NONCES, &nonce_key)? {
         let existing: JobId = decode("nonce job id", &existing)?;
-        return Ok(Response::SubmitRejected {
-            reason: SubmitRejection::ReplayedNonce { existing },
-        });
+        return Ok(Err(SubmitRejection::ReplayedNonce { existing }));
     }
     let id = JobId(txn.meta.next_job_id);
     txn.meta.next_job_id += 1;
@@ -45,7 +64,7 @@ pub fn submit(
     jobs::save(txn, &rec, None)?;
     jobs::queue_push(txn, &rec);
     txn.put(CF_NONCES, &nonce_key, encode("nonce job id", &id)?);
-    Ok(Response::Submitted { id })
+    Ok(Ok(id))
 }
 
 #[cfg(test)]
@@ -111,5 +130,34 @@ mod tests {
         ]);
         assert_eq!(out[0], Response::Submitted { id: JobId(1) });
         assert!(matches!(out[1], Response::SubmitRejected { .. }));
+    }
+
+    #[test]
+    fn batch_judges_each_envelope_in_order() {
+        let h = Harness::new();
+        let e1 = h.envelope(0);
+        let e2 = h.envelope(3);
+        let bad = SignedEnvelope {
+            body: "{not json".into(),
+            signature: String::new(),
+        };
+        let out = h.run(Request::SubmitBatch {
+            envelopes: vec![e1.clone(), bad, e2, e1],
+            now_ms: 7,
+        });
+        let Response::SubmittedBatch { results } = out else {
+            panic!("unexpected {out:?}");
+        };
+        assert_eq!(results.len(), 4);
+        assert_eq!(results[0], Ok(JobId(1)));
+        assert!(matches!(results[1], Err(SubmitRejection::BadEnvelope(_))));
+        assert_eq!(results[2], Ok(JobId(2)));
+        assert_eq!(
+            results[3],
+            Err(SubmitRejection::ReplayedNonce { existing: JobId(1) })
+        );
+        assert_eq!(h.view.queued_count().unwrap(), 2);
+        let rec = h.view.get_job(JobId(2)).unwrap().unwrap();
+        assert_eq!(rec.submitted_at_ms, 7);
     }
 }

@@ -28,6 +28,17 @@ pub struct BenchArgs {
     /// Where to put the temporary homes [default: the system temp dir]
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    /// Measure only metrics whose name contains one of these (repeatable), e.g.
+    /// `--only api_submits`; references are always measured.
+    #[arg(long, value_name = "NAME", num_args = 1..)]
+    pub only: Vec<String>,
+}
+
+impl BenchArgs {
+    /// True if a metric named `name` was asked for.
+    fn wants(&self, name: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|o| name.contains(o.as_str()))
+    }
 }
 
 fn sibling_shoal() -> anyhow::Result<PathBuf> {
@@ -67,33 +78,47 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         .await
         .context("starting the node")?;
 
-    eprintln!("submit-to-start latency ({samples} samples) ...");
-    let lat = latency::submit_to_start(&node, base.path(), samples).await?;
-    eprintln!("CLI submits ...");
-    let cli = submit::cli_rate(&node, secs).await?;
-    eprintln!("API submits from 64 clients ...");
-    let api = submit::api_rate(&node, 64, secs).await?;
+    let mut metrics = Vec::new();
+    if args.wants("submit_to_start_p50_ms_1node") || args.wants("submit_to_start_p99_ms_1node") {
+        eprintln!("submit-to-start latency ({samples} samples) ...");
+        let lat = latency::submit_to_start(&node, base.path(), samples).await?;
+        metrics.push(
+            Metric::new("submit_to_start_p50_ms_1node", lat.p50_ms, "ms")
+                .reference(
+                    "fdatasync_p50_ms + spawn_p50_ms",
+                    sync.p50_ms + spawn.p50_ms,
+                )
+                .at_most(10.0),
+        );
+        metrics.push(
+            Metric::new("submit_to_start_p99_ms_1node", lat.p99_ms, "ms")
+                .reference("fdatasync_p99_ms", sync.p99_ms)
+                .at_most(30.0),
+        );
+    }
+    if args.wants("cli_submits_per_s_1node") {
+        eprintln!("CLI submits ...");
+        let cli = submit::cli_rate(&node, secs).await?;
+        metrics.push(
+            Metric::new("cli_submits_per_s_1node", cli, "1/s")
+                .reference("fdatasync_per_s", sync.per_s)
+                .at_least(150.0),
+        );
+    }
+    if args.wants("api_submits_per_s_64clients_1node") {
+        eprintln!("API submits from 64 clients ...");
+        let api = submit::api_rate(&node, 64, secs).await?;
+        metrics.push(
+            Metric::new("api_submits_per_s_64clients_1node", api, "1/s")
+                .reference("fdatasync_per_s", sync.per_s)
+                .at_least(5000.0),
+        );
+    }
     node.stop();
-
-    let metrics = vec![
-        Metric::new("submit_to_start_p50_ms_1node", lat.p50_ms, "ms")
-            .reference(
-                "fdatasync_p50_ms + spawn_p50_ms",
-                sync.p50_ms + spawn.p50_ms,
-            )
-            .at_most(10.0),
-        Metric::new("submit_to_start_p99_ms_1node", lat.p99_ms, "ms")
-            .reference("fdatasync_p99_ms", sync.p99_ms)
-            .at_most(30.0),
-        Metric::new("cli_submits_per_s_1node", cli, "1/s")
-            .reference("fdatasync_per_s", sync.per_s)
-            .at_least(150.0),
-        Metric::new("api_submits_per_s_64clients_1node", api, "1/s")
-            .reference("fdatasync_per_s", sync.per_s)
-            .at_least(5000.0),
+    metrics.push(
         Metric::new("spawn_true_per_s", spawn.per_s, "1/s").reference("threads", cpus as f64),
-        Metric::new("fdatasync_per_s", sync.per_s, "1/s"),
-    ];
+    );
+    metrics.push(Metric::new("fdatasync_per_s", sync.per_s, "1/s"));
     let machine = serde_json::json!({
         "cpus": cpus,
         "kernel": std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim(),

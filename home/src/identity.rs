@@ -5,7 +5,7 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use shoal_types::{keys, Certificate, NodeId};
 
 use crate::config::NodeConfig;
-use crate::error::FatalError;
+use crate::error::HomeError;
 use crate::home::Home;
 
 /// Who this node is and which cluster it trusts.
@@ -19,9 +19,9 @@ pub struct Identity {
 }
 
 impl Identity {
-    pub fn load(home: &Home, config: &NodeConfig) -> Result<Identity, FatalError> {
+    pub fn load(home: &Home, config: &NodeConfig) -> Result<Identity, HomeError> {
         let id_err =
-            |path: std::path::PathBuf, detail: String| FatalError::Identity { path, detail };
+            |path: std::path::PathBuf, detail: String| HomeError::Identity { path, detail };
         let authority = keys::verifying_from_hex(&config.authority_public_key)
             .map_err(|e| id_err(home.config(), e.to_string()))?;
         let key_path = home.node_key();

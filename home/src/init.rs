@@ -10,7 +10,7 @@ use shoal_types::{keys, time::now_ms, Certificate, NodeId};
 
 use crate::bundle::Bundle;
 use crate::config::NodeConfig;
-use crate::error::FatalError;
+use crate::error::HomeError;
 use crate::home::Home;
 use crate::secret_file::{create_dir, write_new};
 
@@ -26,7 +26,7 @@ pub struct InitReport {
 }
 
 /// Creates a genesis home at `home`. Refuses (changing nothing) if one exists.
-pub fn init_genesis(home: &Home) -> Result<InitReport, FatalError> {
+pub fn init_genesis(home: &Home) -> Result<InitReport, HomeError> {
     refuse_existing(home.root())?;
     let cluster_id = hex::encode(rand::random::<[u8; 8]>());
     let authority = keys::generate();
@@ -95,7 +95,7 @@ pub fn init_genesis(home: &Home) -> Result<InitReport, FatalError> {
     })
 }
 
-fn refuse_existing(root: &Path) -> Result<(), FatalError> {
+fn refuse_existing(root: &Path) -> Result<(), HomeError> {
     match std::fs::read_dir(root) {
         Ok(mut entries) => match entries.next() {
             None => Ok(()),
@@ -103,14 +103,14 @@ fn refuse_existing(root: &Path) -> Result<(), FatalError> {
                 let what = entry
                     .map(|e| e.file_name().to_string_lossy().into_owned())
                     .unwrap_or_else(|_| "a file".into());
-                Err(FatalError::HomeExists {
+                Err(HomeError::HomeExists {
                     path: root.to_path_buf(),
                     what,
                 })
             }
         },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => Err(FatalError::HomeExists {
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => Err(HomeError::HomeExists {
             path: root.to_path_buf(),
             what: "a file of that name".into(),
         }),
@@ -118,8 +118,8 @@ fn refuse_existing(root: &Path) -> Result<(), FatalError> {
     }
 }
 
-fn io(path: &Path, e: std::io::Error) -> FatalError {
-    FatalError::HomeIo {
+fn io(path: &Path, e: std::io::Error) -> HomeError {
+    HomeError::HomeIo {
         path: path.to_path_buf(),
         detail: e.to_string(),
     }
@@ -157,7 +157,7 @@ mod tests {
         init_genesis(&home).unwrap();
         let before = std::fs::read(home.node_key()).unwrap();
         let err = init_genesis(&home).unwrap_err();
-        assert!(matches!(err, FatalError::HomeExists { .. }), "{err}");
+        assert!(matches!(err, HomeError::HomeExists { .. }), "{err}");
         assert_eq!(std::fs::read(home.node_key()).unwrap(), before);
         let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no staging directory left behind");

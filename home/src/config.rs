@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::FatalError;
+use crate::error::HomeError;
 
 /// Settings of one node. Public cluster facts (id, authority public key) live here
 /// too, so a node needs nothing else from the bundle after init.
@@ -76,12 +76,12 @@ impl NodeConfig {
         }
     }
 
-    pub fn load(path: &Path) -> Result<NodeConfig, FatalError> {
-        let text = std::fs::read_to_string(path).map_err(|e| FatalError::Config {
+    pub fn load(path: &Path) -> Result<NodeConfig, HomeError> {
+        let text = std::fs::read_to_string(path).map_err(|e| HomeError::Config {
             path: path.to_path_buf(),
             detail: e.to_string(),
         })?;
-        toml::from_str(&text).map_err(|e| FatalError::Config {
+        toml::from_str(&text).map_err(|e| HomeError::Config {
             path: path.to_path_buf(),
             detail: e.to_string(),
         })
@@ -109,9 +109,9 @@ impl NodeConfig {
         }
     }
 
-    pub fn validate(&self, path: &Path) -> Result<(), FatalError> {
+    pub fn validate(&self, path: &Path) -> Result<(), HomeError> {
         let bad = |detail: String| {
-            Err(FatalError::Config {
+            Err(HomeError::Config {
                 path: path.to_path_buf(),
                 detail,
             })

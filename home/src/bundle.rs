@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::FatalError;
+use crate::error::HomeError;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Bundle {
@@ -20,12 +20,12 @@ pub struct Bundle {
 }
 
 impl Bundle {
-    pub fn load(path: &Path) -> Result<Bundle, FatalError> {
-        let text = std::fs::read_to_string(path).map_err(|e| FatalError::HomeIo {
+    pub fn load(path: &Path) -> Result<Bundle, HomeError> {
+        let text = std::fs::read_to_string(path).map_err(|e| HomeError::HomeIo {
             path: path.to_path_buf(),
             detail: e.to_string(),
         })?;
-        toml::from_str(&text).map_err(|e| FatalError::Config {
+        toml::from_str(&text).map_err(|e| HomeError::Config {
             path: path.to_path_buf(),
             detail: format!("not a cluster bundle: {e}"),
         })

@@ -1,0 +1,63 @@
+//! `shoal-node`: the node runtime, started by `shoal node` (which execs this binary
+//! with its own arguments). It parses the same command line as `shoal`, and runs only
+//! `node` (and `__supervise`, the supervisor fallback).
+
+use std::process::ExitCode;
+
+use shoal_cli::args::{Command, NodeArgs};
+use shoal_cli::entry;
+use shoal_home::{Home, HomeError};
+use shoal_node::worker::launch::SupervisorCommand;
+use shoal_node::{FatalError, NodeOptions, Overrides};
+use shoal_types::exit_code;
+
+fn main() -> ExitCode {
+    let cli = match entry::parse() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
+    match cli.command {
+        Command::Supervise => entry::code_of(shoal_supervisor::main()),
+        Command::Node(args) => {
+            entry::init_tracing(&Command::Node(args.clone()));
+            let home = Home::resolve(cli.home.as_deref());
+            entry::block_on(async move { Ok(run(home, args).await) })
+        }
+        _ => {
+            eprintln!("shoal-node runs only `node`; use `shoal` for everything else");
+            entry::code_of(exit_code::USAGE)
+        }
+    }
+}
+
+/// Runs the node until SIGTERM/SIGINT; returns the exit code.
+async fn run(home: Home, args: NodeArgs) -> i32 {
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(e) => {
+            eprintln!("shoal: cannot find this binary's path: {e}");
+            return exit_code::FAILURE;
+        }
+    };
+    let opts = NodeOptions {
+        home,
+        overrides: Overrides { slots: args.slots },
+        supervisor: SupervisorCommand::beside(&exe),
+        init_if_missing: true,
+    };
+    match shoal_node::run(opts).await {
+        Ok(()) => exit_code::OK,
+        Err(e) => {
+            eprintln!("shoal: {e}");
+            exit_code_of(&e)
+        }
+    }
+}
+
+fn exit_code_of(e: &FatalError) -> i32 {
+    match e {
+        FatalError::Home(HomeError::NoHome { .. }) => exit_code::NO_NODE,
+        FatalError::Home(HomeError::HomeExists { .. }) => exit_code::FAILURE,
+        _ => exit_code::STORE,
+    }
+}

@@ -1,0 +1,88 @@
+//! Process entry points: parse the command line, set up logging and the async
+//! runtime, run, and map the result to an exit code. Nothing else.
+
+use std::future::Future;
+use std::process::ExitCode;
+
+use clap::Parser;
+use shoal_types::exit_code;
+
+use crate::args::{Cli, Command};
+use crate::error::CliError;
+
+/// `main` of the `shoal` binary.
+pub fn shoal_main() -> ExitCode {
+    let cli = match parse() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
+    match cli.command {
+        Command::Supervise => code_of(shoal_supervisor::main()),
+        // Never returns on success: the process becomes `shoal-node`.
+        Command::Node(_) => report(Err(crate::commands::exec_node())),
+        _ => {
+            init_tracing(&cli.command);
+            block_on(crate::commands::run(cli))
+        }
+    }
+}
+
+/// Parses `std::env::args`; on `--help`, `--version` or a usage error, prints and
+/// returns the exit code to leave with.
+pub fn parse() -> Result<Cli, ExitCode> {
+    Cli::try_parse().map_err(|e| {
+        let code = if e.use_stderr() {
+            exit_code::USAGE
+        } else {
+            exit_code::OK
+        };
+        let _ = e.print();
+        code_of(code)
+    })
+}
+
+/// Runs `fut` on a multi-threaded runtime and turns its result into an exit code.
+pub fn block_on(fut: impl Future<Output = Result<i32, CliError>>) -> ExitCode {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => report(runtime.block_on(fut)),
+        Err(e) => {
+            eprintln!("shoal: cannot start the async runtime: {e}");
+            code_of(exit_code::FAILURE)
+        }
+    }
+}
+
+fn report(result: Result<i32, CliError>) -> ExitCode {
+    match result {
+        Ok(code) => code_of(code),
+        Err(e) if e.is_broken_pipe() => code_of(exit_code::OK),
+        Err(e) => {
+            eprintln!("shoal: {e}");
+            code_of(e.exit_code())
+        }
+    }
+}
+
+pub fn code_of(code: i32) -> ExitCode {
+    ExitCode::from(code.clamp(0, 255) as u8)
+}
+
+/// Logs go to stderr; `SHOAL_LOG` sets the filter (default: info for `node` with
+/// openraft at warn, warn otherwise).
+pub fn init_tracing(cmd: &Command) {
+    // openraft narrates every election at info; its warnings are what operators need.
+    let default = if matches!(cmd, Command::Node(_)) {
+        "info,openraft=warn"
+    } else {
+        "warn"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SHOAL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -1,0 +1,122 @@
+//! Group commit for submissions: one task gathers every envelope that arrives while
+//! earlier batches are being committed into one `SubmitBatch` raft entry.
+//!
+//! openraft 0.9 appends and commits one client entry per round, so proposing each
+//! submit alone caps throughput at one job per fsync round. Here a request waits
+//! only while the batches already in flight commit; under light load a batch is one
+//! envelope and costs no extra latency.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use shoal_raft_store::{Request, Response, SubmitRejection};
+use shoal_types::{time::now_ms, JobId, SignedEnvelope};
+use tokio::sync::{mpsc, oneshot, Semaphore};
+use tracing::{debug, Instrument};
+
+use super::proposer::{ProposeError, Proposer};
+
+/// Batches in flight at once. More than one lets the next batch be appended while
+/// the previous one is still being applied.
+const MAX_IN_FLIGHT: usize = 2;
+/// A batch closes at this many envelopes or this many body bytes (one envelope is
+/// always taken, however large).
+const MAX_BATCH_LEN: usize = 4_096;
+const MAX_BATCH_BYTES: usize = 4 << 20;
+/// Submissions waiting for a batch; beyond this, callers wait to enqueue.
+const QUEUE: usize = 16_384;
+
+/// The outcome of one submission: committed (accepted or rejected by the state
+/// machine), or not committed at all.
+pub type SubmitResult = Result<Result<JobId, SubmitRejection>, ProposeError>;
+
+struct Pending {
+    envelope: SignedEnvelope,
+    reply: oneshot::Sender<SubmitResult>,
+}
+
+/// A cloneable handle to the batching task.
+#[derive(Clone)]
+pub struct SubmitBatcher {
+    tx: mpsc::Sender<Pending>,
+}
+
+impl SubmitBatcher {
+    /// Starts the batching task; it ends when every handle is dropped.
+    /// `patience` is how long a batch waits for a leader to be elected.
+    pub fn start(proposer: Proposer, patience: Duration) -> SubmitBatcher {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(run(rx, proposer, patience).in_current_span());
+        SubmitBatcher { tx }
+    }
+
+    /// Submits one verified envelope; answers once its batch is committed and applied.
+    pub async fn submit(&self, envelope: SignedEnvelope) -> SubmitResult {
+        let (reply, answer) = oneshot::channel();
+        let stopped = || ProposeError::Fatal("the submit batcher has stopped".into());
+        self.tx
+            .send(Pending { envelope, reply })
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+async fn run(mut rx: mpsc::Receiver<Pending>, proposer: Proposer, patience: Duration) {
+    let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    while let Some(first) = rx.recv().await {
+        // Waiting for a free slot first is what lets a batch grow under load.
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            return;
+        };
+        let mut bytes = first.envelope.body.len();
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH_LEN && bytes < MAX_BATCH_BYTES {
+            match rx.try_recv() {
+                Ok(p) => {
+                    bytes += p.envelope.body.len();
+                    batch.push(p);
+                }
+                Err(_) => break,
+            }
+        }
+        let proposer = proposer.clone();
+        tokio::spawn(
+            async move {
+                commit(&proposer, batch, patience).await;
+                drop(permit);
+            }
+            .in_current_span(),
+        );
+    }
+}
+
+/// Proposes one batch and answers every submitter in it.
+async fn commit(proposer: &Proposer, batch: Vec<Pending>, patience: Duration) {
+    let (envelopes, replies): (Vec<_>, Vec<_>) =
+        batch.into_iter().map(|p| (p.envelope, p.reply)).unzip();
+    let n = envelopes.len();
+    let req = Request::SubmitBatch {
+        envelopes,
+        now_ms: now_ms(),
+    };
+    match proposer.propose_patiently(req, patience).await {
+        Ok(Response::SubmittedBatch { results }) if results.len() == n => {
+            debug!(jobs = n, "submit batch committed");
+            for (reply, result) in replies.into_iter().zip(results) {
+                let _ = reply.send(Ok(result));
+            }
+        }
+        Ok(other) => {
+            let why = format!("unexpected answer to a batch of {n}: {other:?}");
+            for reply in replies {
+                let _ = reply.send(Err(ProposeError::Other(why.clone())));
+            }
+        }
+        Err(e) => {
+            for reply in replies {
+                let _ = reply.send(Err(e.clone()));
+            }
+        }
+    }
+}
