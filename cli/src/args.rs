@@ -43,6 +43,8 @@ pub enum Command {
     Logs(LogsArgs),
     /// Cancel jobs: queued ones never run, running ones are killed.
     Cancel(CancelArgs),
+    /// Release held jobs (submitted with --hold) so they can run.
+    Release(ReleaseArgs),
     /// Show raft state: leader, voters, learners, term, last applied index.
     Cluster(JsonArgs),
     /// Show the nodes of the cluster with their raft role and slots.
@@ -88,6 +90,9 @@ pub struct SubmitArgs {
     /// Kill an attempt that runs longer than this (e.g. 90s, 5m, 2h)
     #[arg(long, value_name = "DURATION", value_parser = crate::duration::parse_ms)]
     pub timeout: Option<u64>,
+    /// Keep the job held (not runnable) until `shoal release ID`
+    #[arg(long, conflicts_with = "wait")]
+    pub hold: bool,
     /// Wait for the job and exit with its exit code
     #[arg(long)]
     pub wait: bool,
@@ -139,6 +144,12 @@ pub struct LogsArgs {
 
 #[derive(Debug, Args)]
 pub struct CancelArgs {
+    #[arg(required = true, value_name = "ID")]
+    pub ids: Vec<JobId>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReleaseArgs {
     #[arg(required = true, value_name = "ID")]
     pub ids: Vec<JobId>,
 }

@@ -200,3 +200,30 @@ fn cluster_and_nodes_describe_the_single_node() {
     assert_eq!(nodes[0]["slots"], 3);
     assert_eq!(nodes[0]["alive"], true);
 }
+
+#[test]
+fn held_jobs_run_only_after_release() {
+    let n = TestNode::started(2);
+    let id = n.submit(&["--hold", "--", "echo", "released"]);
+    let sid = id.to_string();
+    assert_eq!(n.status(id)["state"], "held");
+    // Still held after the worker had every chance to lease it.
+    let waited = n.shoal(&["wait", "--timeout", "1s", &sid]);
+    assert_eq!(code(&waited), 7, "{}", common::stderr(&waited));
+    assert_eq!(n.status(id)["state"], "held");
+    let listed = n.ok(&["list", "--state", "held", "--json"]);
+    assert!(listed.contains(&format!("\"id\":{id}")), "{listed}");
+
+    assert_eq!(n.ok(&["release", &sid]).trim(), format!("{id} released"));
+    assert_eq!(
+        n.ok(&["wait", &sid]).trim(),
+        format!("{id} succeeded (exit 0)")
+    );
+    assert_eq!(n.ok(&["logs", &sid]), "released\n");
+    assert_eq!(
+        n.ok(&["release", &sid]).trim(),
+        format!("{id} not held (left as it was)")
+    );
+    let missing = n.shoal(&["release", "999"]);
+    assert_eq!(code(&missing), 3);
+}

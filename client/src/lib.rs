@@ -1,10 +1,14 @@
-//! Client of a Shoal node's HTTP/JSON API over its Unix socket (one connection per
-//! call). Used by the `shoal` CLI and by the testnet, which drive nodes like users.
+//! Client of a Shoal node's HTTP/JSON API over its Unix socket. One `Client` keeps
+//! one idle HTTP/1 connection and reuses it for its next call (keep-alive); calls
+//! made at the same time through clones open their own. Used by the `shoal` CLI and
+//! by the testnet, which drive nodes like users.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
+use hyper::client::conn::http1::SendRequest;
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde::de::DeserializeOwned;
@@ -29,16 +33,21 @@ pub enum ClientError {
     Io(#[from] std::io::Error),
 }
 
+type Sender = SendRequest<Full<Bytes>>;
+
 /// A client of one node's socket.
 #[derive(Debug, Clone)]
 pub struct Client {
     socket: PathBuf,
+    /// The connection of the last finished call, ready for the next one.
+    idle: Arc<Mutex<Option<Sender>>>,
 }
 
 impl Client {
     pub fn new(socket: impl Into<PathBuf>) -> Client {
         Client {
             socket: socket.into(),
+            idle: Arc::default(),
         }
     }
 
@@ -46,31 +55,69 @@ impl Client {
         &self.socket
     }
 
+    fn connect_error(&self, e: &dyn std::fmt::Display) -> ClientError {
+        ClientError::Connect {
+            socket: self.socket.clone(),
+            detail: e.to_string(),
+        }
+    }
+
+    async fn connect(&self) -> Result<Sender, ClientError> {
+        let stream = UnixStream::connect(&self.socket)
+            .await
+            .map_err(|e| self.connect_error(&e))?;
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| self.connect_error(&e))?;
+        tokio::spawn(conn);
+        Ok(sender)
+    }
+
+    /// The idle connection if it is still usable.
+    async fn reuse(&self) -> Option<Sender> {
+        let mut sender = self.idle.lock().ok()?.take()?;
+        sender.ready().await.ok()?;
+        Some(sender)
+    }
+
     async fn send(
         &self,
         method: Method,
         path: &str,
         body: Option<Vec<u8>>,
-    ) -> Result<hyper::Response<hyper::body::Incoming>, ClientError> {
-        let connect = |e: &dyn std::fmt::Display| ClientError::Connect {
-            socket: self.socket.clone(),
-            detail: e.to_string(),
+    ) -> Result<(Sender, hyper::Response<hyper::body::Incoming>), ClientError> {
+        let body = Bytes::from(body.unwrap_or_default());
+        let request = || {
+            Request::builder()
+                .method(method.clone())
+                .uri(path)
+                .header("host", "shoal")
+                .header("content-type", "application/json")
+                .body(Full::new(body.clone()))
+                .map_err(|e| ClientError::Protocol(e.to_string()))
         };
-        let stream = UnixStream::connect(&self.socket)
+        if let Some(mut sender) = self.reuse().await {
+            match sender.send_request(request()?).await {
+                Ok(resp) => return Ok((sender, resp)),
+                // Closed before the request went out: nothing reached the node, so
+                // sending it again on a new connection cannot duplicate it.
+                Err(e) if e.is_canceled() => {}
+                Err(e) => return Err(self.connect_error(&e)),
+            }
+        }
+        let mut sender = self.connect().await?;
+        let resp = sender
+            .send_request(request()?)
             .await
-            .map_err(|e| connect(&e))?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| connect(&e))?;
-        tokio::spawn(conn);
-        let req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", "shoal")
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(body.unwrap_or_default())))
-            .map_err(|e| ClientError::Protocol(e.to_string()))?;
-        sender.send_request(req).await.map_err(|e| connect(&e))
+            .map_err(|e| self.connect_error(&e))?;
+        Ok((sender, resp))
+    }
+
+    /// Parks the connection of a call whose response has been read in full.
+    fn park(&self, sender: Sender) {
+        if let Ok(mut idle) = self.idle.lock() {
+            *idle = Some(sender);
+        }
     }
 
     async fn call(
@@ -79,9 +126,10 @@ impl Client {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Result<Bytes, ClientError> {
-        let resp = self.send(method, path, body).await?;
+        let (sender, resp) = self.send(method, path, body).await?;
         let status = resp.status();
         let bytes = collect(resp).await?;
+        self.park(sender);
         if status.is_success() {
             Ok(bytes)
         } else {
@@ -112,7 +160,7 @@ impl Client {
         path: &str,
         out: &mut W,
     ) -> Result<(), ClientError> {
-        let mut resp = self.send(Method::GET, path, None).await?;
+        let (sender, mut resp) = self.send(Method::GET, path, None).await?;
         let status = resp.status();
         if !status.is_success() {
             let bytes = collect(resp).await?;
@@ -125,6 +173,7 @@ impl Client {
             }
         }
         out.flush().await?;
+        self.park(sender);
         Ok(())
     }
 }

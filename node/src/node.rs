@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use shoal_types::EnvelopeVerifier;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 use tracing::{info, info_span, warn, Instrument};
@@ -65,8 +66,13 @@ async fn run_loaded(
     let (stop_tx, stop_rx) = watch::channel(false);
     let (status_tx, status_rx) = watch::channel(WorkerStatus::default());
 
+    let verifier = Arc::new(EnvelopeVerifier::new(
+        identity.authority,
+        identity.cluster_id.clone(),
+    ));
     let worker = Worker {
         identity: identity.clone(),
+        verifier: verifier.clone(),
         home: home.clone(),
         config: config.clone(),
         proposer: proposer.clone(),
@@ -77,6 +83,7 @@ async fn run_loaded(
     let worker_task = tokio::spawn(worker.run(stop_rx.clone()).in_current_span());
     let state = AppState {
         identity: identity.clone(),
+        verifier,
         home: home.clone(),
         raft: raft.clone(),
         submits: SubmitBatcher::start(proposer.clone(), api::ELECTION_PATIENCE),

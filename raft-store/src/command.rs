@@ -2,7 +2,7 @@
 //! the state machine returns when it applies them.
 
 use serde::{Deserialize, Serialize};
-use shoal_types::api::CancelOutcome;
+use shoal_types::api::{CancelOutcome, ReleaseOutcome};
 use shoal_types::{AttemptOutcome, FencingToken, JobId, NodeId, SignedEnvelope};
 
 /// One state transition, as a raft log entry. Time comes from `now_ms`, stamped by
@@ -36,6 +36,10 @@ pub enum Request {
     Cancel {
         ids: Vec<JobId>,
         now_ms: u64,
+    },
+    /// Held jobs become Queued (in their place by priority and id).
+    Release {
+        ids: Vec<JobId>,
     },
     /// Every job Running on `node` gets its attempt ended as Lost and goes back to Queued
     /// (keeps its place: same JobId ordering).
@@ -93,6 +97,9 @@ pub enum Response {
     },
     Cancelled {
         results: Vec<(JobId, CancelOutcome)>,
+    },
+    Released {
+        results: Vec<(JobId, ReleaseOutcome)>,
     },
     Requeued {
         ids: Vec<JobId>,

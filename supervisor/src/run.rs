@@ -3,7 +3,7 @@
 //!
 //! It reads a [`LaunchSpec`] line from stdin, starts the job in a new process group
 //! with output going to files, and then watches three things: the job exiting, the
-//! per-attempt timeout, and the node. The node renews a deadline over the pipe; if the
+//! per-attempt timeout, and the node. Output comes back over pipes (see [`crate::output`]). The node renews a deadline over the pipe; if the
 //! pipe closes (node died) or renewals stop for `lease_ms` (node hung or stopped), the
 //! supervisor kills the whole group itself — SIGTERM, a grace period, SIGKILL — so a
 //! job never outlives the node's claim on it. It reports the outcome (exit code or
@@ -11,18 +11,21 @@
 //!
 //! Synchronous by design: no async runtime in a process that runs once per job.
 
-use std::fs::OpenOptions;
 use std::io::{BufRead, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use shoal_types::{AttemptOutcome, FailReason};
 
+use crate::output::{Pump, Sink};
 use crate::protocol::{LaunchSpec, Report, KILL, RENEW};
+
+/// How long output may keep arriving after the job's group is gone (only a process
+/// that escaped the group can still hold the pipes).
+const OUTPUT_DRAIN: Duration = Duration::from_secs(2);
 
 enum Event {
     Exited {
@@ -71,36 +74,10 @@ fn report(r: &Report) {
     let _ = out.flush();
 }
 
-fn open_output(path: &str) -> std::io::Result<std::fs::File> {
-    if let Some(dir) = Path::new(path).parent() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)?;
-    }
-    // O_NOFOLLOW: a symlink planted where the output goes is refused, not followed.
-    OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-}
-
 fn run(spec: &LaunchSpec) -> Report {
     let finished = |outcome| Report::Finished {
         outcome,
         lease_lapsed: false,
-    };
-    let (stdout, stderr) = match (
-        open_output(&spec.stdout_path),
-        open_output(&spec.stderr_path),
-    ) {
-        (Ok(o), Ok(e)) => (o, e),
-        (Err(e), _) | (_, Err(e)) => {
-            return finished(failed(format!("cannot open output file: {e}")))
-        }
     };
     let Some((program, args)) = spec.argv.split_first() else {
         return finished(failed("empty command".into()));
@@ -110,8 +87,8 @@ fn run(spec: &LaunchSpec) -> Report {
         .current_dir(&spec.cwd)
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
-        .stdout(stdout)
-        .stderr(stderr)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .process_group(0);
     // SAFETY: prctl is async-signal-safe; the closure touches no locks or allocations.
     unsafe {
@@ -121,7 +98,7 @@ fn run(spec: &LaunchSpec) -> Report {
         });
     }
     let started = Instant::now();
-    let child = match cmd.spawn() {
+    let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
             return finished(failed(format!(
@@ -131,8 +108,29 @@ fn run(spec: &LaunchSpec) -> Report {
         }
     };
     let pid = child.id() as i32;
+    let pipes = child
+        .stdout
+        .take()
+        .map(OwnedFd::from)
+        .zip(child.stderr.take().map(OwnedFd::from));
     // We reap with wait4 ourselves (to get rusage), so std's handle is not used again.
     drop(child);
+    let pump = pipes
+        .ok_or_else(|| std::io::Error::other("no output pipes"))
+        .and_then(|(out, err)| {
+            Pump::start(vec![
+                (out, Sink::new(&spec.stdout_path)),
+                (err, Sink::new(&spec.stderr_path)),
+            ])
+        });
+    let pump = match pump {
+        Ok(p) => p,
+        Err(e) => {
+            unsafe { libc::kill(-pid, libc::SIGKILL) };
+            reap(pid);
+            return finished(failed(format!("cannot collect the job's output: {e}")));
+        }
+    };
     report(&Report::Started { pid });
 
     let (tx, rx) = mpsc::channel();
@@ -171,6 +169,9 @@ fn run(spec: &LaunchSpec) -> Report {
             }) => {
                 // Leftovers in the group (background children) go with the job.
                 unsafe { libc::kill(-pid, libc::SIGKILL) };
+                if !pump.finish(OUTPUT_DRAIN) {
+                    eprintln!("shoal-supervisor: a process outside the job's group holds its output open; later output is dropped");
+                }
                 let (exit_code, signal) = decode_status(status);
                 let outcome = AttemptOutcome {
                     exit_code,

@@ -6,6 +6,7 @@
 //! - `GET /v1/jobs/{id}/wait?timeout_ms=N` -> [`JobStatus`] once terminal or at timeout
 //! - `GET /v1/jobs/{id}/logs?stream=stdout|stderr` -> raw bytes
 //! - `POST /v1/cancel` [`CancelRequest`] -> [`CancelResponse`]
+//! - `POST /v1/release` [`ReleaseRequest`] -> [`ReleaseResponse`]
 //! - `GET /v1/cluster` -> [`ClusterStatus`]; `GET /v1/nodes` -> `[NodeStatus]`
 //!
 //! Errors come back with a non-2xx status and an [`ApiError`] body.
@@ -131,6 +132,33 @@ pub enum LogStream {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LogsQuery {
     pub stream: Option<LogStream>,
+}
+
+/// `POST /v1/release`: held jobs to make runnable.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReleaseRequest {
+    pub ids: Vec<JobId>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReleaseOutcome {
+    /// Was held; now queued in its place (priority, then submit order).
+    Released,
+    /// Not held (queued, running or finished); nothing changed.
+    NotHeld,
+    NotFound,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReleaseResult {
+    pub id: JobId,
+    pub outcome: ReleaseOutcome,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReleaseResponse {
+    pub results: Vec<ReleaseResult>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -61,6 +61,16 @@ impl SignedEnvelope {
         authority: &VerifyingKey,
         cluster_id: &str,
     ) -> Result<EnvelopeBody, TypesError> {
+        self.verify_with(cluster_id, |cert| cert.verify(authority, cluster_id))
+    }
+
+    /// [`SignedEnvelope::verify`] with the certificate check supplied by the caller
+    /// (see [`crate::verifier::EnvelopeVerifier`], which remembers checked ones).
+    pub fn verify_with(
+        &self,
+        cluster_id: &str,
+        check_certificate: impl FnOnce(&Certificate) -> Result<VerifyingKey, TypesError>,
+    ) -> Result<EnvelopeBody, TypesError> {
         let bad = |reason: String| TypesError::BadEnvelope { reason };
         let body = self.body()?;
         if body.cluster_id != cluster_id {
@@ -69,7 +79,7 @@ impl SignedEnvelope {
                 body.cluster_id
             )));
         }
-        let node_key = body.certificate.verify(authority, cluster_id)?;
+        let node_key = check_certificate(&body.certificate)?;
         if NodeId::from_public_key(node_key.as_bytes()) != body.submitter {
             return Err(bad("submitter does not match its certificate".into()));
         }

@@ -41,6 +41,9 @@ pub struct JobSpec {
     /// Per-attempt time limit; the job's process group gets SIGTERM, then SIGKILL.
     #[serde(default)]
     pub timeout_ms: Option<u64>,
+    /// Submit held: the job waits in `held` until released (`shoal release`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hold: bool,
 }
 
 fn default_queue() -> String {
@@ -58,6 +61,7 @@ impl JobSpec {
             queue: default_queue(),
             priority: 0,
             timeout_ms: None,
+            hold: false,
         }
     }
 

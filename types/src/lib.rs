@@ -13,9 +13,11 @@ pub mod ids;
 pub mod job;
 pub mod keys;
 pub mod time;
+pub mod verifier;
 
 pub use cert::Certificate;
 pub use envelope::{EnvelopeBody, SignedEnvelope};
 pub use error::TypesError;
 pub use ids::{FencingToken, JobId, NodeId};
 pub use job::{Attempt, AttemptOutcome, FailReason, JobCommand, JobRecord, JobSpec, JobState};
+pub use verifier::EnvelopeVerifier;

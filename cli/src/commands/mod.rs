@@ -6,6 +6,7 @@ mod init;
 mod list;
 mod logs;
 mod node;
+mod release;
 mod status;
 mod submit;
 mod wait;
@@ -28,6 +29,7 @@ pub async fn run(cli: Cli) -> Result<i32, CliError> {
         Command::Wait(a) => wait::run(&home, a).await,
         Command::Logs(a) => logs::run(&home, a).await,
         Command::Cancel(a) => cancel::run(&home, a).await,
+        Command::Release(a) => release::run(&home, a).await,
         Command::Cluster(a) => cluster::cluster(&home, a).await,
         Command::Nodes(a) => cluster::nodes(&home, a).await,
         // Handled by the entry point before the runtime starts.

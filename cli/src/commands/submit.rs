@@ -51,6 +51,7 @@ fn build_spec(a: &SubmitArgs) -> Result<JobSpec, CliError> {
         queue: a.queue.clone(),
         priority: a.priority,
         timeout_ms: a.timeout,
+        hold: a.hold,
     };
     spec.validate()
         .map_err(|e| CliError::Usage(e.to_string()))?;

@@ -1,4 +1,4 @@
-//! Job routes: submit, status, list, wait, logs, cancel.
+//! Job routes: submit, status, list, wait, logs, cancel, release.
 
 use std::time::Duration;
 
@@ -8,7 +8,7 @@ use axum::Json;
 use shoal_raft_store::{Request, Response, SubmitRejection};
 use shoal_types::api::{
     CancelRequest, CancelResponse, CancelResult, JobStatus, ListQuery, LogStream, LogsQuery,
-    SubmitRequest, SubmitResponse, WaitQuery,
+    ReleaseRequest, ReleaseResponse, ReleaseResult, SubmitRequest, SubmitResponse, WaitQuery,
 };
 use shoal_types::envelope::fresh_nonce;
 use shoal_types::{time::now_ms, EnvelopeBody, JobId, JobRecord, SignedEnvelope};
@@ -69,7 +69,7 @@ pub async fn submit(
         nonce: fresh_nonce(),
     };
     let envelope = SignedEnvelope::sign(&body, &s.identity.node_key);
-    envelope.verify(&s.identity.authority, &s.identity.cluster_id)?;
+    s.verifier.verify(&envelope)?;
     match s.submits.submit(envelope).await.map_err(propose_error)? {
         Ok(id) => {
             info!(job = %id, "job submitted");
@@ -179,6 +179,32 @@ pub async fn cancel(
             results: results
                 .into_iter()
                 .map(|(id, outcome)| CancelResult { id, outcome })
+                .collect(),
+        })),
+        other => Err(ApiError::Internal(format!("unexpected response {other:?}"))),
+    }
+}
+
+pub async fn release(
+    State(s): State<AppState>,
+    body: Bytes,
+) -> Result<Json<ReleaseResponse>, ApiError> {
+    let req: ReleaseRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::BadRequest(format!("request body is not a valid release request: {e}"))
+    })?;
+    if req.ids.is_empty() {
+        return Err(ApiError::BadRequest("no job ids given".into()));
+    }
+    match s
+        .proposer
+        .propose_patiently(Request::Release { ids: req.ids }, ELECTION_PATIENCE)
+        .await
+        .map_err(propose_error)?
+    {
+        Response::Released { results } => Ok(Json(ReleaseResponse {
+            results: results
+                .into_iter()
+                .map(|(id, outcome)| ReleaseResult { id, outcome })
                 .collect(),
         })),
         other => Err(ApiError::Internal(format!("unexpected response {other:?}"))),

@@ -23,6 +23,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/jobs/{id}/wait", get(jobs::wait))
         .route("/v1/jobs/{id}/logs", get(jobs::logs))
         .route("/v1/cancel", post(jobs::cancel))
+        .route("/v1/release", post(jobs::release))
         .route("/v1/cluster", get(cluster::cluster))
         .route("/v1/nodes", get(cluster::nodes))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use openraft::Raft;
 use shoal_raft_store::{StoreView, TypeConfig};
+use shoal_types::EnvelopeVerifier;
 use tokio::sync::watch;
 
 use crate::raft::proposer::Proposer;
@@ -17,6 +18,8 @@ use shoal_home::Identity;
 #[derive(Clone)]
 pub struct AppState {
     pub identity: Arc<Identity>,
+    /// Checks envelopes (remembering verified certificates).
+    pub verifier: Arc<EnvelopeVerifier>,
     pub home: Home,
     pub raft: Raft<TypeConfig>,
     pub proposer: Proposer,

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use shoal_raft_store::{Completion, LeasedJob, Request, Response, StoreView};
 use shoal_types::{
-    time::now_ms, AttemptOutcome, FailReason, FencingToken, JobCommand, JobId, JobState,
+    time::now_ms, AttemptOutcome, EnvelopeVerifier, FailReason, FencingToken, JobCommand, JobId,
+    JobState,
 };
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, instrument, warn};
@@ -40,6 +41,7 @@ struct RunningAttempt {
 /// Everything the worker needs; built by the node, consumed by [`Worker::run`].
 pub struct Worker {
     pub identity: Arc<Identity>,
+    pub verifier: Arc<EnvelopeVerifier>,
     pub home: Home,
     pub config: NodeConfig,
     pub proposer: Proposer,
@@ -243,9 +245,9 @@ impl Worker {
         job: &LeasedJob,
         done: &mpsc::Sender<Finished>,
     ) -> Result<JobControl, FailReason> {
-        let body = job
-            .envelope
-            .verify(&self.identity.authority, &self.identity.cluster_id)
+        let body = self
+            .verifier
+            .verify(&job.envelope)
             .map_err(|e| FailReason::Rejected(e.to_string()))?;
         let spec = body.spec;
         let argv = match spec.command {

@@ -4,6 +4,7 @@
 mod cancel;
 mod complete;
 mod lease;
+mod release;
 mod requeue;
 mod submit;
 
@@ -30,6 +31,7 @@ pub fn apply(txn: &mut Txn, log_index: u64, req: &Request) -> Result<Response, S
             now_ms,
         } => complete::complete(txn, *node, results, *now_ms),
         Request::Cancel { ids, now_ms } => cancel::cancel(txn, ids, *now_ms),
+        Request::Release { ids } => release::release(txn, ids),
         Request::RequeueNode { node, now_ms } => requeue::requeue_node(txn, *node, *now_ms),
     }
 }

@@ -57,12 +57,18 @@ fn submit_one(
         envelope: envelope.clone(),
         submitter: body.submitter,
         submitted_at_ms: now_ms,
-        state: JobState::Queued,
+        state: if body.spec.hold {
+            JobState::Held
+        } else {
+            JobState::Queued
+        },
         ended_at_ms: None,
         attempts: Vec::new(),
     };
     jobs::save(txn, &rec, None)?;
-    jobs::queue_push(txn, &rec);
+    if rec.state == JobState::Queued {
+        jobs::queue_push(txn, &rec);
+    }
     txn.put(CF_NONCES, &nonce_key, encode("nonce job id", &id)?);
     Ok(Ok(id))
 }

@@ -38,10 +38,22 @@ impl Harness {
 
     /// A signed envelope with a fresh nonce.
     pub fn envelope(&self, priority: i32) -> SignedEnvelope {
-        let auth = keys::generate();
-        let node = keys::generate();
         let mut spec = JobSpec::argv(vec!["true".into()], "/");
         spec.priority = priority;
+        self.envelope_of(spec)
+    }
+
+    /// Like [`Harness::envelope`], submitted with `hold`.
+    pub fn held_envelope(&self, priority: i32) -> SignedEnvelope {
+        let mut spec = JobSpec::argv(vec!["true".into()], "/");
+        spec.priority = priority;
+        spec.hold = true;
+        self.envelope_of(spec)
+    }
+
+    fn envelope_of(&self, spec: JobSpec) -> SignedEnvelope {
+        let auth = keys::generate();
+        let node = keys::generate();
         let body = EnvelopeBody {
             cluster_id: "c".into(),
             spec,

@@ -96,6 +96,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 .at_most(30.0),
         );
     }
+    if args.wants("commit_latency_p50_ms_1node") {
+        eprintln!("commit latency, one client ...");
+        let p50 = submit::commit_latency_p50_ms(&node, samples * 3).await?;
+        metrics.push(
+            Metric::new("commit_latency_p50_ms_1node", p50, "ms")
+                .reference("fdatasync_p50_ms", sync.p50_ms)
+                .at_most(sync.p50_ms + 0.5),
+        );
+    }
     if args.wants("cli_submits_per_s_1node") {
         eprintln!("CLI submits ...");
         let cli = submit::cli_rate(&node, secs).await?;

@@ -1,0 +1,190 @@
+//! The job's stdout and stderr: pipes drained by one thread into their files.
+//!
+//! A file (and the job's output directory) is created on the first byte that arrives
+//! for it, so a job that prints nothing costs no inode. On this kind of machine an
+//! ext4 inode allocation is the largest single cost of starting a trivial job (it
+//! scans for recently freed inodes), and most batch jobs of the `true` kind print
+//! nothing on one of the two streams.
+
+use std::fs::{File, OpenOptions};
+use std::io::{ErrorKind, Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// One output file, opened when the first byte arrives.
+pub struct Sink {
+    path: PathBuf,
+    file: Option<File>,
+    broken: bool,
+}
+
+impl Sink {
+    pub fn new(path: impl Into<PathBuf>) -> Sink {
+        Sink {
+            path: path.into(),
+            file: None,
+            broken: false,
+        }
+    }
+
+    /// Writes `data`; after a failure (disk full, path taken by a symlink) further
+    /// output is dropped so the job never blocks on a full pipe.
+    fn write(&mut self, data: &[u8]) {
+        if self.broken {
+            return;
+        }
+        let result = match &mut self.file {
+            Some(f) => f.write_all(data),
+            None => create(&self.path).and_then(|mut f| {
+                let r = f.write_all(data);
+                self.file = Some(f);
+                r
+            }),
+        };
+        if let Err(e) = result {
+            self.broken = true;
+            eprintln!(
+                "shoal-supervisor: output to {} lost from here on: {e}",
+                self.path.display()
+            );
+        }
+    }
+}
+
+fn create(path: &Path) -> std::io::Result<File> {
+    if let Some(dir) = path.parent() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    // O_NOFOLLOW: a symlink planted where the output goes is refused, not followed.
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}
+
+/// Drains `(pipe, sink)` pairs until every pipe reaches end of file.
+pub struct Pump {
+    done: mpsc::Receiver<()>,
+}
+
+impl Pump {
+    pub fn start(streams: Vec<(OwnedFd, Sink)>) -> std::io::Result<Pump> {
+        let (tx, done) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("output".into())
+            .spawn(move || {
+                drain(streams);
+                let _ = tx.send(());
+            })?;
+        Ok(Pump { done })
+    }
+
+    /// Waits until all output is written, at most `limit` (a process that left the
+    /// job's group may hold a pipe open forever; its later output is dropped).
+    pub fn finish(self, limit: Duration) -> bool {
+        self.done.recv_timeout(limit).is_ok()
+    }
+}
+
+fn drain(streams: Vec<(OwnedFd, Sink)>) {
+    let mut open: Vec<(File, Sink)> = streams
+        .into_iter()
+        .map(|(fd, sink)| (File::from(fd), sink))
+        .collect();
+    let mut buf = vec![0u8; 64 * 1024];
+    while !open.is_empty() {
+        let mut fds: Vec<libc::pollfd> = open
+            .iter()
+            .map(|(f, _)| libc::pollfd {
+                fd: f.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        // SAFETY: `fds` is a valid array of pollfd for the duration of the call.
+        let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
+        if r < 0 {
+            if std::io::Error::last_os_error().kind() == ErrorKind::Interrupted {
+                continue;
+            }
+            return;
+        }
+        let mut closed = Vec::new();
+        for (i, p) in fds.iter().enumerate() {
+            if p.revents == 0 {
+                continue;
+            }
+            let (pipe, sink) = &mut open[i];
+            match pipe.read(&mut buf) {
+                Ok(0) => closed.push(i),
+                Ok(n) => sink.write(&buf[..n]),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => closed.push(i),
+            }
+        }
+        for i in closed.into_iter().rev() {
+            open.swap_remove(i);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::{Command, Stdio};
+
+    fn run(shell: &str, dir: &Path) -> bool {
+        let mut child = Command::new("/bin/sh")
+            .args(["-c", shell])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = OwnedFd::from(child.stdout.take().unwrap());
+        let err = OwnedFd::from(child.stderr.take().unwrap());
+        let pump = Pump::start(vec![
+            (out, Sink::new(dir.join("j/1.stdout"))),
+            (err, Sink::new(dir.join("j/1.stderr"))),
+        ])
+        .unwrap();
+        child.wait().unwrap();
+        pump.finish(Duration::from_secs(10))
+    }
+
+    #[test]
+    fn files_appear_only_for_streams_that_got_output() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(run("true", dir.path()));
+        assert!(!dir.path().join("j").exists());
+
+        assert!(run(
+            "echo out; i=0; while [ $i -lt 2000 ]; do echo line $i; i=$((i+1)); done",
+            dir.path()
+        ));
+        let text = std::fs::read_to_string(dir.path().join("j/1.stdout")).unwrap();
+        assert!(text.starts_with("out\nline 0\n") && text.ends_with("line 1999\n"));
+        assert!(!dir.path().join("j/1.stderr").exists());
+    }
+
+    #[test]
+    fn a_symlink_in_place_of_the_file_is_refused_and_the_job_still_finishes() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("j")).unwrap();
+        let target = dir.path().join("elsewhere");
+        std::os::unix::fs::symlink(&target, dir.path().join("j/1.stdout")).unwrap();
+        assert!(run(
+            "i=0; while [ $i -lt 20000 ]; do echo x; i=$((i+1)); done",
+            dir.path()
+        ));
+        assert!(!target.exists());
+    }
+}
