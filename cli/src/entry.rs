@@ -55,11 +55,13 @@ pub fn block_on(fut: impl Future<Output = Result<i32, CliError>>) -> ExitCode {
     }
 }
 
-/// A client command makes a few sequential calls: one thread is enough, and not
-/// starting a worker thread per CPU saves about a millisecond per command.
+/// A client command makes a few sequential calls: one thread is enough, and neither
+/// a worker thread per CPU nor the signal driver is started (both cost time at every
+/// `shoal submit`).
 fn block_on_current_thread(fut: impl Future<Output = Result<i32, CliError>>) -> ExitCode {
     match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
+        .enable_io()
+        .enable_time()
         .build()
     {
         Ok(runtime) => report(runtime.block_on(fut)),

@@ -227,3 +227,35 @@ fn held_jobs_run_only_after_release() {
     let missing = n.shoal(&["release", "999"]);
     assert_eq!(code(&missing), 3);
 }
+
+#[test]
+fn concurrent_submits_each_get_their_own_job() {
+    // Many submits at once go into shared raft entries (group commit); each must
+    // still be acknowledged with its own id, and nothing may be lost or doubled.
+    let n = TestNode::started(1);
+    let ids: Vec<u64> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..24)
+            .map(|i| {
+                let n = &n;
+                s.spawn(move || n.submit(&["--hold", "--name", &format!("c{i}"), "--", "true"]))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 24, "duplicate ids among {ids:?}");
+    let listed: serde_json::Value =
+        serde_json::from_str(&n.ok(&["list", "--state", "held", "--json"])).unwrap();
+    let mut names: Vec<String> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["name"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    let mut expected: Vec<String> = (0..24).map(|i| format!("c{i}")).collect();
+    expected.sort();
+    assert_eq!(names, expected);
+}

@@ -33,13 +33,13 @@ impl Metric {
     }
 
     pub fn at_most(mut self, bound: f64) -> Metric {
-        self.goal = Some(format!("<= {bound}"));
+        self.goal = Some(format!("<= {}", fmt(bound)));
         self.met = Some(self.value <= bound);
         self
     }
 
     pub fn at_least(mut self, bound: f64) -> Metric {
-        self.goal = Some(format!(">= {bound}"));
+        self.goal = Some(format!(">= {}", fmt(bound)));
         self.met = Some(self.value >= bound);
         self
     }
