@@ -1,11 +1,96 @@
 //! Shoal's networking crate, the only one that links libp2p.
 //!
-//! Today it owns the mapping from a node's ed25519 key to its libp2p identity
-//! (keypair and PeerId). The swarm actor, certificate hello, discovery and the
-//! request-response protocols come with multi-node support.
+//! [`start`] builds the swarm (TCP + noise + yamux, identity = the node key) and
+//! spawns the one task that owns it ([`actor`]); the node talks to it through a
+//! [`P2pHandle`] and receives [`P2pEvent`]s. Protocols: a certificate hello that gates
+//! every connection ([`gate`]), one size-limited request-response protocol for
+//! everything the node layer asks of a peer, a gossipsub topic per cluster, and mDNS.
+//! This crate moves bytes and admits peers; what the bytes mean is the node's.
 
+mod actor;
+mod behaviour;
+pub mod codec;
+pub mod config;
 pub mod error;
+pub mod gate;
+pub mod handle;
 pub mod identity;
 
+use std::time::Duration;
+
+use libp2p::{gossipsub, noise, tcp, yamux, Multiaddr};
+use tokio::sync::mpsc;
+use tracing::warn;
+
+pub use config::P2pConfig;
 pub use error::P2pError;
+pub use handle::{P2pEvent, P2pHandle};
 pub use identity::{keypair_from_node_key, peer_id_of};
+pub use libp2p::{Multiaddr as Addr, PeerId};
+
+/// Events waiting for the node; past this the network drops them (and says so).
+const EVENT_QUEUE: usize = 4096;
+
+/// Starts the swarm task (inside a tokio runtime). Returns the handle and the event
+/// stream; dropping every handle stops the task.
+pub fn start(config: P2pConfig) -> Result<(P2pHandle, mpsc::Receiver<P2pEvent>), P2pError> {
+    let keypair = keypair_from_node_key(config.node_secret)?;
+    let local = keypair.public().to_peer_id();
+    let start_err = |e: &dyn std::fmt::Display| P2pError::Start(e.to_string());
+    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| start_err(&e))?
+        .with_behaviour(|key| {
+            behaviour::Behaviour::new(key, &config)
+                .map_err(Box::<dyn std::error::Error + Send + Sync>::from)
+        })
+        .map_err(|e| start_err(&e))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build();
+    let topic = gossipsub::IdentTopic::new(format!("shoal/{}/adverts", config.cluster_id));
+    swarm
+        .behaviour_mut()
+        .gossip
+        .subscribe(&topic)
+        .map_err(|e| start_err(&e))?;
+    for addr in &config.listen {
+        listen(&mut swarm, addr)?;
+    }
+    let gate = gate::Gate::new(
+        config.cluster_id.clone(),
+        config.authority,
+        config.hello_timeout,
+    );
+    let metrics = gate.metrics.clone();
+    let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
+    let (tx, commands) = mpsc::channel(1024);
+    let actor = actor::Actor::new(swarm, gate, events_tx, topic, &config);
+    tokio::spawn(actor.run(commands));
+    Ok((P2pHandle { tx, local, metrics }, events))
+}
+
+/// Listens on `addr`; if its port is taken, on any free port of the same interface.
+fn listen(
+    swarm: &mut libp2p::Swarm<behaviour::Behaviour>,
+    addr: &Multiaddr,
+) -> Result<(), P2pError> {
+    match swarm.listen_on(addr.clone()) {
+        Ok(_) => Ok(()),
+        Err(first) => {
+            let fallback = actor::any_port(addr);
+            warn!(%addr, error = %first, %fallback, "cannot listen there; using a free port");
+            swarm
+                .listen_on(fallback)
+                .map(|_| ())
+                .map_err(|e| P2pError::Listen {
+                    addr: addr.to_string(),
+                    detail: format!("{first}; and on a free port: {e}"),
+                })
+        }
+    }
+}

@@ -1,0 +1,412 @@
+//! The one task that owns the libp2p swarm. Commands come in over a channel, events
+//! go out over another; nothing else touches the swarm.
+//!
+//! Every new connection starts on probation: both sides send their certificate on
+//! the hello protocol, and a peer whose certificate does not verify — or that shows
+//! none within the hello timeout — is disconnected and counted. RPC requests from a
+//! peer on probation wait (briefly) for its hello; requests to a peer wait until it
+//! is admitted.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
+use libp2p::multiaddr::Protocol;
+use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
+use libp2p::swarm::dial_opts::DialOpts;
+use libp2p::swarm::SwarmEvent;
+use libp2p::{gossipsub, mdns, Multiaddr, PeerId, Swarm};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info, warn};
+
+use crate::behaviour::{Behaviour, BehaviourEvent};
+use crate::config::P2pConfig;
+use crate::gate::Gate;
+use crate::handle::{Command, P2pEvent};
+use crate::P2pError;
+
+type Reply = oneshot::Sender<Result<Vec<u8>, P2pError>>;
+type PendingReply = BoxFuture<'static, (ResponseChannel<Vec<u8>>, Option<Vec<u8>>)>;
+
+struct ParkedOut {
+    body: Vec<u8>,
+    reply: Reply,
+    deadline: Instant,
+}
+
+struct ParkedIn {
+    body: Vec<u8>,
+    channel: ResponseChannel<Vec<u8>>,
+}
+
+pub(crate) struct Actor {
+    pub swarm: Swarm<Behaviour>,
+    pub gate: Gate,
+    pub events: mpsc::Sender<P2pEvent>,
+    pub topic: gossipsub::IdentTopic,
+    pub hello_payload: Vec<u8>,
+    pub bootstrap: Vec<Multiaddr>,
+    pub request_timeout: Duration,
+    outbound: HashMap<OutboundRequestId, Reply>,
+    parked_out: HashMap<PeerId, Vec<ParkedOut>>,
+    parked_in: HashMap<PeerId, Vec<ParkedIn>>,
+    replies: FuturesUnordered<PendingReply>,
+}
+
+impl Actor {
+    pub fn new(
+        swarm: Swarm<Behaviour>,
+        gate: Gate,
+        events: mpsc::Sender<P2pEvent>,
+        topic: gossipsub::IdentTopic,
+        config: &P2pConfig,
+    ) -> Actor {
+        Actor {
+            swarm,
+            gate,
+            events,
+            topic,
+            hello_payload: serde_json::to_vec(&config.certificate).unwrap_or_default(),
+            bootstrap: config.bootstrap.clone(),
+            request_timeout: config.request_timeout,
+            outbound: HashMap::new(),
+            parked_out: HashMap::new(),
+            parked_in: HashMap::new(),
+            replies: FuturesUnordered::new(),
+        }
+    }
+
+    pub async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        let mut last_bootstrap = Instant::now();
+        self.dial_bootstrap();
+        loop {
+            tokio::select! {
+                cmd = commands.recv() => match cmd {
+                    Some(cmd) => self.command(cmd),
+                    None => break,
+                },
+                event = self.swarm.select_next_some() => self.swarm_event(event),
+                Some((channel, body)) = self.replies.next(), if !self.replies.is_empty() => {
+                    if let Some(body) = body {
+                        let _ = self.swarm.behaviour_mut().rpc.send_response(channel, body);
+                    }
+                }
+                _ = tick.tick() => {
+                    let now = Instant::now();
+                    self.expire(now);
+                    if now.duration_since(last_bootstrap) >= Duration::from_secs(5) {
+                        last_bootstrap = now;
+                        if self.swarm.connected_peers().next().is_none() {
+                            self.dial_bootstrap();
+                        }
+                    }
+                }
+            }
+        }
+        debug!("network task stopped");
+    }
+
+    fn dial_bootstrap(&mut self) {
+        for addr in self.bootstrap.clone() {
+            if let Err(e) = self.swarm.dial(addr.clone()) {
+                debug!(%addr, error = %e, "bootstrap dial failed");
+            }
+        }
+    }
+
+    fn emit(&self, event: P2pEvent) {
+        if let Err(e) = self.events.try_send(event) {
+            warn!(error = %e, "node is not keeping up with network events; one dropped");
+        }
+    }
+
+    fn command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Request { peer, body, reply } => self.request(peer, body, reply),
+            Command::Publish(body) => {
+                let topic = self.topic.clone();
+                if let Err(e) = self.swarm.behaviour_mut().gossip.publish(topic, body) {
+                    debug!(error = %e, "gossip not published");
+                }
+            }
+            Command::AddAddresses(peer, addrs) => {
+                for addr in addrs {
+                    self.swarm.add_peer_address(peer, addr);
+                }
+            }
+            Command::Dial(addr) => {
+                if let Err(e) = self.swarm.dial(addr.clone()) {
+                    debug!(%addr, error = %e, "dial failed");
+                }
+            }
+            Command::ListenAddrs(tx) => {
+                let _ = tx.send(self.swarm.listeners().cloned().collect());
+            }
+            Command::ConnectedPeers(tx) => {
+                let _ = tx.send(self.swarm.connected_peers().copied().collect());
+            }
+        }
+    }
+
+    fn request(&mut self, peer: PeerId, body: Vec<u8>, reply: Reply) {
+        if peer == *self.swarm.local_peer_id() {
+            let _ = reply.send(Err(P2pError::Unreachable {
+                peer: peer.to_string(),
+                detail: "that is this node".into(),
+            }));
+            return;
+        }
+        if self.gate.is_admitted(&peer) && self.swarm.is_connected(&peer) {
+            let id = self.swarm.behaviour_mut().rpc.send_request(&peer, body);
+            self.outbound.insert(id, reply);
+            return;
+        }
+        if !self.swarm.is_connected(&peer) {
+            if let Err(e) = self.swarm.dial(DialOpts::peer_id(peer).build()) {
+                let _ = reply.send(Err(P2pError::Unreachable {
+                    peer: peer.to_string(),
+                    detail: e.to_string(),
+                }));
+                return;
+            }
+        }
+        self.parked_out.entry(peer).or_default().push(ParkedOut {
+            body,
+            reply,
+            deadline: Instant::now() + self.request_timeout,
+        });
+    }
+
+    fn expire(&mut self, now: Instant) {
+        for peer in self.gate.overdue(now) {
+            warn!(%peer, "peer showed no certificate in time; disconnecting");
+            self.gate.refuse(peer, now);
+            let _ = self.swarm.disconnect_peer_id(peer);
+            self.parked_in.remove(&peer);
+        }
+        self.gate.forget_expired_shuns(now);
+        for (peer, waiting) in self.parked_out.iter_mut() {
+            let (late, keep): (Vec<_>, Vec<_>) = waiting.drain(..).partition(|p| p.deadline <= now);
+            *waiting = keep;
+            for p in late {
+                let _ = p.reply.send(Err(P2pError::Unreachable {
+                    peer: peer.to_string(),
+                    detail: "not connected and admitted in time".into(),
+                }));
+            }
+        }
+        self.parked_out.retain(|_, v| !v.is_empty());
+    }
+
+    fn admitted(&mut self, peer: PeerId) {
+        let Some(cert) = self.gate.certificate(&peer).cloned() else {
+            return;
+        };
+        info!(%peer, "peer admitted");
+        self.emit(P2pEvent::PeerAdmitted {
+            peer,
+            certificate: cert,
+        });
+        for p in self.parked_out.remove(&peer).unwrap_or_default() {
+            let id = self.swarm.behaviour_mut().rpc.send_request(&peer, p.body);
+            self.outbound.insert(id, p.reply);
+        }
+        for p in self.parked_in.remove(&peer).unwrap_or_default() {
+            self.deliver(peer, p.body, p.channel);
+        }
+    }
+
+    fn deliver(&mut self, peer: PeerId, body: Vec<u8>, channel: ResponseChannel<Vec<u8>>) {
+        let (reply, answer) = oneshot::channel();
+        self.emit(P2pEvent::Request { peer, body, reply });
+        self.replies
+            .push(async move { (channel, answer.await.ok()) }.boxed());
+    }
+
+    fn refuse(&mut self, peer: PeerId, why: &str) {
+        warn!(%peer, reason = why, "peer refused at hello; disconnecting");
+        self.gate.refuse(peer, Instant::now());
+        self.parked_in.remove(&peer);
+        let _ = self.swarm.disconnect_peer_id(peer);
+    }
+
+    fn hello(&mut self, peer: PeerId, payload: &[u8]) -> bool {
+        match self.gate.hello(peer, payload) {
+            Ok(true) => {
+                self.admitted(peer);
+                true
+            }
+            Ok(false) => true,
+            Err(r) => {
+                self.refuse(peer, &format!("{r:?}"));
+                false
+            }
+        }
+    }
+
+    fn swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::NewListenAddr { address, .. } => info!(%address, "listening"),
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                num_established,
+                ..
+            } => {
+                let now = Instant::now();
+                if self.gate.is_shunned(&peer_id, now) {
+                    let _ = self.swarm.disconnect_peer_id(peer_id);
+                    return;
+                }
+                self.gate.connected(peer_id, now);
+                if num_established.get() == 1 && !self.gate.is_admitted(&peer_id) {
+                    let payload = self.hello_payload.clone();
+                    self.swarm
+                        .behaviour_mut()
+                        .hello
+                        .send_request(&peer_id, payload);
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } => {
+                let was = self.gate.is_admitted(&peer_id);
+                self.gate.disconnected(&peer_id);
+                self.parked_in.remove(&peer_id);
+                if was {
+                    debug!(peer = %peer_id, "peer disconnected");
+                    self.emit(P2pEvent::PeerGone { peer: peer_id });
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Hello(ev)) => self.hello_event(ev),
+            SwarmEvent::Behaviour(BehaviourEvent::Rpc(ev)) => self.rpc_event(ev),
+            SwarmEvent::Behaviour(BehaviourEvent::Gossip(gossipsub::Event::Message {
+                message,
+                ..
+            })) => {
+                if let Some(from) = message.source.filter(|p| self.gate.is_admitted(p)) {
+                    self.emit(P2pEvent::Gossip {
+                        from,
+                        body: message.data,
+                    });
+                }
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
+                let now = Instant::now();
+                for (peer, addr) in found {
+                    if peer == *self.swarm.local_peer_id() || self.gate.is_shunned(&peer, now) {
+                        continue;
+                    }
+                    self.swarm.add_peer_address(peer, addr.clone());
+                    if !self.swarm.is_connected(&peer) {
+                        let _ = self
+                            .swarm
+                            .dial(DialOpts::peer_id(peer).addresses(vec![addr]).build());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn hello_event(&mut self, ev: request_response::Event<Vec<u8>, Vec<u8>>) {
+        match ev {
+            request_response::Event::Message {
+                peer,
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => {
+                if self.hello(peer, &request) {
+                    let payload = self.hello_payload.clone();
+                    let _ = self
+                        .swarm
+                        .behaviour_mut()
+                        .hello
+                        .send_response(channel, payload);
+                }
+            }
+            request_response::Event::Message {
+                peer,
+                message: request_response::Message::Response { response, .. },
+                ..
+            } => {
+                self.hello(peer, &response);
+            }
+            request_response::Event::OutboundFailure { peer, error, .. } => {
+                debug!(%peer, %error, "hello not answered");
+            }
+            _ => {}
+        }
+    }
+
+    fn rpc_event(&mut self, ev: request_response::Event<Vec<u8>, Vec<u8>>) {
+        match ev {
+            request_response::Event::Message {
+                peer,
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => {
+                if self.gate.is_admitted(&peer) {
+                    self.deliver(peer, request, channel);
+                } else if self.swarm.is_connected(&peer) {
+                    // Its hello is still on the way.
+                    self.parked_in.entry(peer).or_default().push(ParkedIn {
+                        body: request,
+                        channel,
+                    });
+                } else {
+                    warn!(%peer, "request from a peer that never showed a certificate; dropped");
+                }
+            }
+            request_response::Event::Message {
+                message:
+                    request_response::Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => {
+                if let Some(reply) = self.outbound.remove(&request_id) {
+                    let _ = reply.send(Ok(response));
+                }
+            }
+            request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                if let Some(reply) = self.outbound.remove(&request_id) {
+                    let _ = reply.send(Err(P2pError::Unreachable {
+                        peer: peer.to_string(),
+                        detail: error.to_string(),
+                    }));
+                }
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                debug!(%peer, %error, "inbound request failed");
+            }
+            request_response::Event::ResponseSent { .. } => {}
+        }
+    }
+}
+
+/// `addr` with its TCP port replaced by 0 (any free port).
+pub(crate) fn any_port(addr: &Multiaddr) -> Multiaddr {
+    addr.iter()
+        .map(|p| match p {
+            Protocol::Tcp(_) => Protocol::Tcp(0),
+            other => other,
+        })
+        .collect()
+}
