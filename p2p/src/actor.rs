@@ -323,7 +323,9 @@ impl Actor {
                     },
                 ..
             } => {
-                if self.hello(peer, &request) {
+                // Answer with our certificate only a peer that showed a valid one.
+                let admitted = self.hello(peer, &request);
+                if admitted {
                     let payload = self.hello_payload.clone();
                     let _ = self
                         .swarm
