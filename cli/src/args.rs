@@ -11,7 +11,8 @@ Exit codes: 0 ok; 1 a job failed or general error; 2 bad command line; 3 unknown
 home unusable); 7 timed out. `submit --wait` exits with the job's own code (128+N if killed
 by signal N).
 
-Environment: SHOAL_HOME (default ~/.shoal), SHOAL_LOG (log filter, e.g. debug).";
+Environment: SHOAL_HOME (default ~/.shoal), SHOAL_LOG (log filter, e.g. debug); for `node`:
+SHOAL_LISTEN, SHOAL_BOOTSTRAP (comma-separated multiaddrs), SHOAL_BUNDLE.";
 
 /// Shoal: a peer-to-peer job scheduler. Every host runs the same binary; submit from
 /// any node, jobs are committed through raft before they are acknowledged.
@@ -27,8 +28,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create a home with a new cluster: keys, certificate, shoal.toml, cluster.bundle.
-    Init,
+    /// Create a home: a new cluster (keys, certificate, shoal.toml, cluster.bundle),
+    /// or with --join a new node of an existing cluster.
+    Init(InitArgs),
     /// Run a node in the foreground (initializes a home first if there is none).
     Node(NodeArgs),
     /// Submit a job; prints its id. Use `--` before the command.
@@ -54,11 +56,35 @@ pub enum Command {
     Supervise,
 }
 
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Join the cluster of this bundle (copied from a node of that cluster) instead
+    /// of creating a new cluster. The node certifies its own new key with the bundle's
+    /// authority key and never bootstraps a cluster of its own.
+    #[arg(long, value_name = "BUNDLE")]
+    pub join: Option<PathBuf>,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct NodeArgs {
     /// Jobs to run at once on this node [default: number of CPUs]
     #[arg(long, value_name = "N")]
     pub slots: Option<u32>,
+    /// Listen on this libp2p multiaddr (repeatable; replaces shoal.toml's list)
+    /// [default: /ip4/0.0.0.0/tcp/7420]
+    #[arg(long, value_name = "MULTIADDR", env = "SHOAL_LISTEN", value_delimiter = ',')]
+    pub listen: Vec<String>,
+    /// Dial this node of the cluster at start, e.g. /ip4/10.0.0.5/tcp/7420 (repeatable;
+    /// added to the bundle's and shoal.toml's)
+    #[arg(long, value_name = "MULTIADDR", env = "SHOAL_BOOTSTRAP", value_delimiter = ',')]
+    pub bootstrap: Vec<String>,
+    /// Do not look for nodes on the local network with mDNS
+    #[arg(long)]
+    pub no_mdns: bool,
+    /// With no home yet: join the cluster of this bundle instead of creating a new
+    /// cluster (what a cloud image carries)
+    #[arg(long, value_name = "BUNDLE", env = "SHOAL_BUNDLE")]
+    pub bundle: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -37,13 +37,38 @@ pub struct NodeConfig {
     /// Take a raft snapshot after this many log entries.
     #[serde(default = "default_snapshot_logs")]
     pub snapshot_after_logs: u64,
+    /// libp2p multiaddrs to listen on. A taken port falls back to a free one.
+    #[serde(default = "default_listen")]
+    pub listen: Vec<String>,
+    /// libp2p multiaddrs of nodes to dial at start (from the bundle, flags, env).
+    #[serde(default)]
+    pub bootstrap: Vec<String>,
+    /// Find other nodes of the cluster on the local network.
+    #[serde(default = "default_true")]
+    pub mdns: bool,
+    /// A voter unreachable this long is replaced by a healthy learner.
+    #[serde(default = "default_voter_grace_ms")]
+    pub voter_grace_ms: u64,
+}
+
+/// The port every node listens on unless told otherwise.
+pub const DEFAULT_PORT: u16 = 7420;
+
+fn default_listen() -> Vec<String> {
+    vec![format!("/ip4/0.0.0.0/tcp/{DEFAULT_PORT}")]
+}
+fn default_true() -> bool {
+    true
+}
+fn default_voter_grace_ms() -> u64 {
+    30_000
 }
 
 fn default_kill_grace_ms() -> u64 {
     5_000
 }
 fn default_lease_ms() -> u64 {
-    10_000
+    6_000
 }
 fn default_heartbeat_ms() -> u64 {
     100
@@ -59,6 +84,11 @@ fn default_snapshot_logs() -> u64 {
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
     pub slots: Option<u32>,
+    /// Replaces the file's listen addresses.
+    pub listen: Option<Vec<String>>,
+    /// Added to the file's bootstrap addresses.
+    pub bootstrap: Vec<String>,
+    pub no_mdns: bool,
 }
 
 impl NodeConfig {
@@ -73,6 +103,10 @@ impl NodeConfig {
             heartbeat_ms: default_heartbeat_ms(),
             election_timeout_ms: default_election_ms(),
             snapshot_after_logs: default_snapshot_logs(),
+            listen: default_listen(),
+            bootstrap: Vec::new(),
+            mdns: true,
+            voter_grace_ms: default_voter_grace_ms(),
         }
     }
 
@@ -94,6 +128,17 @@ impl NodeConfig {
     pub fn with_overrides(mut self, o: &Overrides) -> NodeConfig {
         if let Some(s) = o.slots {
             self.slots = s;
+        }
+        if let Some(l) = &o.listen {
+            self.listen = l.clone();
+        }
+        for b in &o.bootstrap {
+            if !self.bootstrap.contains(b) {
+                self.bootstrap.push(b.clone());
+            }
+        }
+        if o.no_mdns {
+            self.mdns = false;
         }
         self
     }
@@ -134,6 +179,18 @@ impl NodeConfig {
         if self.slots > 4096 {
             return bad(format!("slots = {} is over the limit of 4096", self.slots));
         }
+        for (what, addrs) in [("listen", &self.listen), ("bootstrap", &self.bootstrap)] {
+            for a in addrs {
+                if let Err(e) = a.parse::<shoal_p2p::Addr>() {
+                    return bad(format!(
+                        "{what} address {a:?} is not a multiaddr like /ip4/10.0.0.5/tcp/{DEFAULT_PORT}: {e}"
+                    ));
+                }
+            }
+        }
+        if self.listen.is_empty() {
+            return bad("no listen address".into());
+        }
         Ok(())
     }
 }
@@ -146,7 +203,8 @@ mod tests {
     fn round_trips_and_fills_defaults() {
         let c = NodeConfig::new("c".into(), "ab".into(), true);
         let back: NodeConfig = toml::from_str(&c.to_toml()).unwrap();
-        assert_eq!(back.lease_ms, 10_000);
+        assert_eq!(back.lease_ms, 6_000);
+        assert_eq!(back.listen, vec!["/ip4/0.0.0.0/tcp/7420".to_string()]);
         let minimal: NodeConfig =
             toml::from_str("cluster_id = \"x\"\nauthority_public_key = \"y\"\n").unwrap();
         assert_eq!(minimal.kill_grace_ms, 5_000);
@@ -159,8 +217,20 @@ mod tests {
         c.election_timeout_ms = 100;
         assert!(c.validate(Path::new("x")).is_err());
         let c = NodeConfig::new("c".into(), "ab".into(), true)
-            .with_overrides(&Overrides { slots: Some(3) });
+            .with_overrides(&Overrides {
+                slots: Some(3),
+                bootstrap: vec!["/ip4/127.0.0.1/tcp/9".into()],
+                no_mdns: true,
+                ..Default::default()
+            });
         assert_eq!(c.effective_slots(), 3);
+        assert!(!c.mdns);
         assert!(c.validate(Path::new("x")).is_ok());
+        let bad = c.with_overrides(&Overrides {
+            bootstrap: vec!["10.0.0.1:7420".into()],
+            ..Default::default()
+        });
+        let err = bad.validate(Path::new("x")).unwrap_err().to_string();
+        assert!(err.contains("not a multiaddr"), "{err}");
     }
 }

@@ -1,5 +1,6 @@
 //! `shoal init`: creates a home with a new cluster (genesis) — cluster id, authority
-//! key, node key and certificate, `shoal.toml` and `cluster.bundle`.
+//! key, node key and certificate, `shoal.toml` and `cluster.bundle` — or, with
+//! `--join BUNDLE`, a home for a new node of an existing cluster.
 //!
 //! The home is built in a temporary sibling directory and renamed into place, so a
 //! failure half way leaves nothing behind, and an existing home is never touched.
@@ -30,20 +31,61 @@ pub fn init_genesis(home: &Home) -> Result<InitReport, HomeError> {
     refuse_existing(home.root())?;
     let cluster_id = hex::encode(rand::random::<[u8; 8]>());
     let authority = keys::generate();
-    let node_key = keys::generate();
-    let cert = Certificate::issue(&authority, &cluster_id, &node_key.verifying_key(), now_ms());
     let config = NodeConfig::new(
         cluster_id.clone(),
         keys::verifying_to_hex(&authority.verifying_key()),
         true,
     );
     let bundle = Bundle {
-        cluster_id: cluster_id.clone(),
+        cluster_id,
         authority_public_key: config.authority_public_key.clone(),
         authority_secret_key: Some(keys::signing_to_hex(&authority)),
         bootstrap: Vec::new(),
     };
+    build(home, &authority, config, &bundle, true)
+}
 
+/// Creates a home that joins the cluster of `bundle_path` (simple mode: the bundle
+/// carries the authority key, and this node certifies its own new key with it). The
+/// node never bootstraps a cluster; it finds one and is added by its leader.
+pub fn init_join(home: &Home, bundle_path: &Path) -> Result<InitReport, HomeError> {
+    refuse_existing(home.root())?;
+    let bundle = Bundle::load(bundle_path)?;
+    let bad = |detail: String| HomeError::Config {
+        path: bundle_path.to_path_buf(),
+        detail,
+    };
+    let secret = bundle.authority_secret_key.as_deref().ok_or_else(|| {
+        bad("this bundle carries no authority secret key (hardened mode), so this host \
+             cannot certify itself; ask the cluster's admin for a node certificate"
+            .into())
+    })?;
+    let authority = keys::signing_from_hex(secret).map_err(|e| bad(e.to_string()))?;
+    if keys::verifying_to_hex(&authority.verifying_key()) != bundle.authority_public_key {
+        return Err(bad(
+            "the authority secret and public keys in this bundle do not match".into(),
+        ));
+    }
+    let mut config = NodeConfig::new(
+        bundle.cluster_id.clone(),
+        bundle.authority_public_key.clone(),
+        false,
+    );
+    config.bootstrap = bundle.bootstrap.clone();
+    build(home, &authority, config, &bundle, false)
+}
+
+/// Writes a complete home into a staging directory and renames it into place.
+fn build(
+    home: &Home,
+    authority: &ed25519_dalek::SigningKey,
+    config: NodeConfig,
+    bundle: &Bundle,
+    keep_authority: bool,
+) -> Result<InitReport, HomeError> {
+    let cluster_id = config.cluster_id.clone();
+    let node_key = keys::generate();
+    let cert = Certificate::issue(authority, &cluster_id, &node_key.verifying_key(), now_ms());
     let parent = home
         .root()
         .parent()
@@ -58,12 +100,14 @@ pub fn init_genesis(home: &Home) -> Result<InitReport, HomeError> {
     let result = (|| {
         create_dir(staging.root(), 0o700).map_err(|e| io(staging.root(), e))?;
         create_dir(&staging.private_dir(), 0o700).map_err(|e| io(&staging.private_dir(), e))?;
-        write_new(
-            &staging.authority_key(),
-            keys::signing_to_hex(&authority).as_bytes(),
-            0o600,
-        )
-        .map_err(|e| io(&staging.authority_key(), e))?;
+        if keep_authority {
+            write_new(
+                &staging.authority_key(),
+                keys::signing_to_hex(authority).as_bytes(),
+                0o600,
+            )
+            .map_err(|e| io(&staging.authority_key(), e))?;
+        }
         write_new(
             &staging.node_key(),
             keys::signing_to_hex(&node_key).as_bytes(),
@@ -161,5 +205,29 @@ mod tests {
         assert_eq!(std::fs::read(home.node_key()).unwrap(), before);
         let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no staging directory left behind");
+    }
+
+    #[test]
+    fn join_makes_a_non_genesis_home_certified_by_the_same_authority() {
+        let dir = tempfile::tempdir().unwrap();
+        let genesis = Home::new(dir.path().join("g"));
+        let g = init_genesis(&genesis).unwrap();
+        let joined = Home::new(dir.path().join("j"));
+        let j = init_join(&joined, &genesis.bundle()).unwrap();
+        assert_eq!(j.cluster_id, g.cluster_id);
+        assert_ne!(j.node_id, g.node_id);
+        let config = NodeConfig::load(&joined.config()).unwrap();
+        assert!(!config.genesis);
+        Identity::load(&joined, &config).unwrap();
+        assert!(!joined.authority_key().exists());
+
+        // A hardened bundle (no secret) is refused with a reason, leaving nothing.
+        let mut b = Bundle::load(&genesis.bundle()).unwrap();
+        b.authority_secret_key = None;
+        let path = dir.path().join("hardened.bundle");
+        std::fs::write(&path, b.to_toml()).unwrap();
+        let err = init_join(&Home::new(dir.path().join("k")), &path).unwrap_err();
+        assert!(err.to_string().contains("hardened"), "{err}");
+        assert!(!dir.path().join("k").exists());
     }
 }

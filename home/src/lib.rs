@@ -17,4 +17,4 @@ pub use config::{NodeConfig, Overrides};
 pub use error::HomeError;
 pub use home::Home;
 pub use identity::Identity;
-pub use init::{init_genesis, InitReport};
+pub use init::{init_genesis, init_join, InitReport};

@@ -15,6 +15,8 @@ pub enum FatalError {
     Store(#[from] shoal_raft_store::StoreError),
     #[error("raft failed: {0}")]
     Raft(String),
+    #[error("network: {0}")]
+    Network(String),
     #[error("cannot serve the API on {path}: {detail}")]
     Api { path: PathBuf, detail: String },
 }

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod error;
+pub mod net;
 pub mod node;
 pub mod raft;
 pub mod worker;

@@ -2,16 +2,23 @@
 //! and stop them in order on SIGTERM or SIGINT.
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use shoal_p2p::P2pConfig;
 
 use shoal_types::EnvelopeVerifier;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 use tracing::{info, info_span, warn, Instrument};
 
-use shoal_home::{init_genesis, Home, HomeError, Identity, NodeConfig, Overrides};
+use shoal_home::{init_genesis, init_join, Home, HomeError, Identity, NodeConfig, Overrides};
 
 use crate::api::{self, AppState};
 use crate::error::FatalError;
+use crate::net::membership::Membership;
+use crate::net::peers::PeerBook;
+use crate::net::raft_network::P2pRaftNetwork;
+use crate::net::server::Server;
 use crate::raft::submit_batcher::SubmitBatcher;
 use crate::raft::{proposer::Proposer, start::start};
 use crate::worker::launch::SupervisorCommand;
@@ -24,8 +31,10 @@ pub struct NodeOptions {
     pub overrides: Overrides,
     /// How every job's supervisor process is started.
     pub supervisor: SupervisorCommand,
-    /// Create a genesis home first if there is none (the one-command default).
+    /// Create a home first if there is none: a genesis home (the one-command
+    /// default), or one that joins the cluster of `join_bundle`.
     pub init_if_missing: bool,
+    pub join_bundle: Option<std::path::PathBuf>,
 }
 
 /// Runs a node until SIGTERM or SIGINT.
@@ -38,8 +47,16 @@ pub async fn run(opts: NodeOptions) -> Result<(), FatalError> {
             }
             .into());
         }
-        let report = init_genesis(&home)?;
-        info!(home = %report.home.display(), cluster = %report.cluster_id, node = %report.node_id, "initialized a new cluster");
+        let report = match &opts.join_bundle {
+            Some(bundle) => init_join(&home, bundle)?,
+            None => init_genesis(&home)?,
+        };
+        let what = if opts.join_bundle.is_some() {
+            "initialized a home to join the cluster"
+        } else {
+            "initialized a new cluster"
+        };
+        info!(home = %report.home.display(), cluster = %report.cluster_id, node = %report.node_id, "{what}");
     }
     let config = NodeConfig::load(&home.config())?.with_overrides(&opts.overrides);
     config.validate(&home.config())?;
@@ -61,8 +78,15 @@ async fn run_loaded(
         detail: e.to_string(),
     })?;
     let (log_store, state_machine, view) = shoal_raft_store::open(&home.db())?;
-    let raft = start(identity.node_id.0, &config, log_store, state_machine).await?;
-    let proposer = Proposer::new(raft.clone());
+    let (p2p, net_events) = shoal_p2p::start(p2p_config(&config, &identity)?)
+        .map_err(|e| FatalError::Network(e.to_string()))?;
+    let peers = PeerBook::default();
+    let network = P2pRaftNetwork {
+        p2p: p2p.clone(),
+        peers: peers.clone(),
+    };
+    let raft = start(identity.node_id.0, &config, network, log_store, state_machine).await?;
+    let proposer = Proposer::new(raft.clone(), Some((p2p.clone(), peers.clone())));
     let (stop_tx, stop_rx) = watch::channel(false);
     let (status_tx, status_rx) = watch::channel(WorkerStatus::default());
 
@@ -70,6 +94,23 @@ async fn run_loaded(
         identity.authority,
         identity.cluster_id.clone(),
     ));
+    let server = Server {
+        raft: raft.clone(),
+        identity: identity.clone(),
+        verifier: verifier.clone(),
+        peers: peers.clone(),
+        p2p: p2p.clone(),
+    };
+    tokio::spawn(server.run(net_events).in_current_span());
+    let membership = Membership::new(
+        raft.clone(),
+        peers.clone(),
+        p2p.clone(),
+        identity.node_id.0,
+        identity.certificate.clone(),
+        Duration::from_millis(config.voter_grace_ms),
+    );
+    let membership_task = tokio::spawn(membership.run(stop_rx.clone()).in_current_span());
     let worker = Worker {
         identity: identity.clone(),
         verifier: verifier.clone(),
@@ -102,12 +143,35 @@ async fn run_loaded(
         warn!(error = %e, "API server ended with an error");
     }
     let _ = worker_task.await;
+    let _ = membership_task.await;
     if let Err(e) = raft.shutdown().await {
         warn!(error = %e, "raft did not shut down cleanly");
     }
     let _ = std::fs::remove_file(home.socket());
     info!("stopped");
     Ok(())
+}
+
+/// The swarm's settings from the node's config and identity.
+fn p2p_config(config: &NodeConfig, identity: &Identity) -> Result<P2pConfig, FatalError> {
+    let parse = |list: &[String]| -> Result<Vec<shoal_p2p::Addr>, FatalError> {
+        list.iter()
+            .map(|a| {
+                a.parse()
+                    .map_err(|e| FatalError::Network(format!("bad multiaddr {a:?}: {e}")))
+            })
+            .collect()
+    };
+    let mut c = P2pConfig::new(
+        identity.node_key.to_bytes(),
+        identity.certificate.clone(),
+        identity.cluster_id.clone(),
+        identity.authority,
+    );
+    c.listen = parse(&config.listen)?;
+    c.bootstrap = parse(&config.bootstrap)?;
+    c.mdns = config.mdns;
+    Ok(c)
 }
 
 async fn wait_for_signal() {

@@ -41,9 +41,15 @@ async fn run(home: Home, args: NodeArgs) -> i32 {
     };
     let opts = NodeOptions {
         home,
-        overrides: Overrides { slots: args.slots },
+        overrides: Overrides {
+            slots: args.slots,
+            listen: (!args.listen.is_empty()).then_some(args.listen),
+            bootstrap: args.bootstrap,
+            no_mdns: args.no_mdns,
+        },
         supervisor: SupervisorCommand::beside(&exe),
         init_if_missing: true,
+        join_bundle: args.bundle,
     };
     match shoal_node::run(opts).await {
         Ok(()) => exit_code::OK,

@@ -1,12 +1,26 @@
 //! `shoal init`: create a home with a new cluster and say what to copy where.
 
-use shoal_home::{init_genesis, Home};
+use shoal_home::{init_genesis, init_join, Home};
 use shoal_types::exit_code;
 
+use crate::args::InitArgs;
 use crate::error::CliError;
 use crate::output;
 
-pub fn run(home: &Home) -> Result<i32, CliError> {
+pub fn run(home: &Home, a: InitArgs) -> Result<i32, CliError> {
+    if let Some(bundle) = &a.join {
+        let r = init_join(home, bundle)?;
+        output::line(&format!(
+            "Initialized Shoal home {} to join cluster {}\n  node id:    {}\n  peer id:    {}\n\
+             Start it with `shoal node` (add --bootstrap /ip4/ADDR/tcp/7420 if the cluster is not on\n\
+             this network segment): it finds the cluster and its leader adds it.",
+            r.home.display(),
+            r.cluster_id,
+            r.node_id,
+            r.peer_id
+        ))?;
+        return Ok(exit_code::OK);
+    }
     let r = init_genesis(home)?;
     output::line(&format!(
         "Initialized Shoal home {}\n  cluster id: {}\n  node id:    {}\n  peer id:    {}\n\

@@ -22,7 +22,7 @@ use crate::error::CliError;
 pub async fn run(cli: Cli) -> Result<i32, CliError> {
     let home = Home::resolve(cli.home.as_deref());
     match cli.command {
-        Command::Init => init::run(&home),
+        Command::Init(a) => init::run(&home, a),
         Command::Submit(a) => submit::run(&home, a).await,
         Command::Status(a) => status::run(&home, a).await,
         Command::List(a) => list::run(&home, a).await,

@@ -16,6 +16,10 @@ pub struct TestNode {
     pub home: PathBuf,
     child: Option<Child>,
     slots: u32,
+    /// Extra `shoal node` arguments (listen, bootstrap, bundle).
+    pub node_args: Vec<String>,
+    /// `wait_ready` waits for this node to lead (genesis) or to be a member.
+    pub expect_leader: bool,
 }
 
 impl TestNode {
@@ -28,6 +32,12 @@ impl TestNode {
             home,
             child: None,
             slots,
+            node_args: vec![
+                "--no-mdns".into(),
+                "--listen".into(),
+                "/ip4/127.0.0.1/tcp/0".into(),
+            ],
+            expect_leader: true,
         }
     }
 
@@ -48,6 +58,7 @@ impl TestNode {
             .args(["node", "--home"])
             .arg(&self.home)
             .args(["--slots", &self.slots.to_string()])
+            .args(&self.node_args)
             .env("SHOAL_LOG", "info,openraft=warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -59,7 +70,8 @@ impl TestNode {
         self.wait_ready();
     }
 
-    /// Polls `shoal cluster --json` until this node reports itself leader.
+    /// Polls `shoal cluster --json` until this node reports itself leader (or, for a
+    /// joining node, until it is a voter or learner and knows a leader).
     pub fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -72,7 +84,15 @@ impl TestNode {
             if out.status.success() {
                 let v: serde_json::Value =
                     serde_json::from_slice(&out.stdout).expect("cluster json");
-                if v["leader"].as_str().is_some() && v["leader"] == v["node_id"] {
+                let me = &v["node_id"];
+                let member = v["voters"].as_array().into_iter().flatten().any(|x| x == me)
+                    || v["learners"].as_array().into_iter().flatten().any(|x| x == me);
+                let ready = if self.expect_leader {
+                    v["leader"].as_str().is_some() && v["leader"] == *me
+                } else {
+                    v["leader"].as_str().is_some() && member
+                };
+                if ready {
                     return;
                 }
             }

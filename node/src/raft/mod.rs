@@ -1,6 +1,5 @@
-//! The node's raft: starting it, its network, proposing entries.
+//! The node's raft: starting it and proposing entries (its network is `net::raft_network`).
 
-pub mod network;
 pub mod proposer;
 pub mod start;
 pub mod submit_batcher;

@@ -1,64 +1,127 @@
-//! Proposing entries to the raft log and waiting for their result.
+//! Proposing entries to the raft log and waiting for their result, from any node:
+//! on the leader the entry is proposed here; elsewhere it is forwarded over p2p to
+//! the leader, which proposes it and answers after commit.
 //!
 //! The one place that turns openraft's write errors into the node's terms.
 
+use std::time::Duration;
+
 use openraft::error::{ClientWriteError, RaftError};
-use openraft::Raft;
+use openraft::{BasicNode, Raft};
+use shoal_p2p::P2pHandle;
 use shoal_raft_store::{Request, Response, TypeConfig};
+use tracing::debug;
+
+use crate::net::addr;
+use crate::net::message::{decode, encode, ForwardError, NetRequest, NetResponse};
+use crate::net::peers::PeerBook;
 
 /// Why a proposal did not commit.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ProposeError {
-    #[error("this node is not the leader (leader: {leader:?})")]
+    #[error("no leader reachable (leader: {leader:?})")]
     NotLeader { leader: Option<u64> },
+    #[error("the leader could not be reached: {0}")]
+    Unreachable(String),
     #[error("raft stopped: {0}")]
     Fatal(String),
     #[error("proposal failed: {0}")]
     Other(String),
 }
 
+impl ProposeError {
+    /// Worth trying again after a moment (an election, a leader change).
+    fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            ProposeError::NotLeader { .. } | ProposeError::Unreachable(_)
+        )
+    }
+}
+
 /// A cloneable handle that proposes requests and returns the applied response.
 #[derive(Clone)]
 pub struct Proposer {
     raft: Raft<TypeConfig>,
+    net: Option<(P2pHandle, PeerBook)>,
 }
 
 impl Proposer {
-    pub fn new(raft: Raft<TypeConfig>) -> Proposer {
-        Proposer { raft }
+    /// `net`: how to reach a leader elsewhere; `None` for a node without peers.
+    pub fn new(raft: Raft<TypeConfig>, net: Option<(P2pHandle, PeerBook)>) -> Proposer {
+        Proposer { raft, net }
     }
 
-    /// Like [`Proposer::propose`], but while no leader is known (a node that just
-    /// started is still electing itself) retries for up to `patience`.
+    /// Like [`Proposer::propose`], but while there is no reachable leader (an
+    /// election, a leader change) retries for up to `patience`.
     pub async fn propose_patiently(
         &self,
         req: Request,
-        patience: std::time::Duration,
+        patience: Duration,
     ) -> Result<Response, ProposeError> {
         let deadline = tokio::time::Instant::now() + patience;
+        let mut pause = Duration::from_millis(10);
         loop {
             match self.propose(req.clone()).await {
-                Err(ProposeError::NotLeader { leader: None })
-                    if tokio::time::Instant::now() < deadline =>
-                {
-                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                Err(e) if e.is_transient() && tokio::time::Instant::now() < deadline => {
+                    debug!(error = %e, "write not committed yet; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(200));
                 }
                 other => return other,
             }
         }
     }
 
-    /// Appends `req`, waits until it is committed and applied, returns the response.
+    /// Appends `req` (here if this node leads, else at the leader), waits until it
+    /// is committed and applied, returns the response.
     pub async fn propose(&self, req: Request) -> Result<Response, ProposeError> {
-        match self.raft.client_write(req).await {
+        match self.raft.client_write(req.clone()).await {
             Ok(resp) => Ok(resp.data),
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
-                Err(ProposeError::NotLeader {
-                    leader: f.leader_id,
-                })
-            }
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => match f.leader_id {
+                Some(leader) => self.forward(leader, f.leader_node, req).await,
+                None => Err(ProposeError::NotLeader { leader: None }),
+            },
             Err(RaftError::APIError(e)) => Err(ProposeError::Other(e.to_string())),
             Err(RaftError::Fatal(f)) => Err(ProposeError::Fatal(f.to_string())),
+        }
+    }
+
+    async fn forward(
+        &self,
+        leader: u64,
+        leader_node: Option<BasicNode>,
+        req: Request,
+    ) -> Result<Response, ProposeError> {
+        let Some((p2p, peers)) = &self.net else {
+            return Err(ProposeError::NotLeader {
+                leader: Some(leader),
+            });
+        };
+        if let Some((peer, addrs)) = leader_node.and_then(|n| addr::decode(&n.addr)) {
+            peers.learn(leader, peer);
+            if !addrs.is_empty() {
+                let _ = p2p.add_addresses(peer, addrs).await;
+            }
+        }
+        let peer = peers.peer_of(leader).ok_or_else(|| {
+            ProposeError::Unreachable(format!("no address known for leader {leader:016x}"))
+        })?;
+        let bytes = p2p
+            .request(peer, encode(&NetRequest::Forward(req)))
+            .await
+            .map_err(|e| ProposeError::Unreachable(e.to_string()))?;
+        match decode::<NetResponse>(&bytes) {
+            Ok(NetResponse::Forwarded(Ok(resp))) => Ok(resp),
+            Ok(NetResponse::Forwarded(Err(ForwardError::NotLeader { leader }))) => {
+                Err(ProposeError::NotLeader { leader })
+            }
+            Ok(NetResponse::Forwarded(Err(ForwardError::Failed(why))))
+            | Ok(NetResponse::Refused(why)) => Err(ProposeError::Other(why)),
+            Ok(other) => Err(ProposeError::Other(format!(
+                "leader answered {other:?}"
+            ))),
+            Err(e) => Err(ProposeError::Other(e)),
         }
     }
 }

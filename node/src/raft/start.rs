@@ -7,7 +7,7 @@ use openraft::{BasicNode, Config, Raft, SnapshotPolicy};
 use shoal_raft_store::{LogStore, StateMachineStore, TypeConfig};
 use tracing::info;
 
-use super::network::LocalOnlyNetwork;
+use crate::net::raft_network::P2pRaftNetwork;
 use crate::error::FatalError;
 use shoal_home::NodeConfig;
 
@@ -16,6 +16,7 @@ use shoal_home::NodeConfig;
 pub async fn start(
     node_id: u64,
     config: &NodeConfig,
+    network: P2pRaftNetwork,
     log_store: LogStore,
     state_machine: StateMachineStore,
 ) -> Result<Raft<TypeConfig>, FatalError> {
@@ -33,7 +34,7 @@ pub async fn start(
     let raft = Raft::new(
         node_id,
         Arc::new(raft_config),
-        LocalOnlyNetwork,
+        network,
         log_store,
         state_machine,
     )

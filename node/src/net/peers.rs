@@ -1,0 +1,93 @@
+//! Who is who: raft node id ↔ libp2p PeerId (learned from verified certificates and
+//! from membership entries), which peers are connected, and when each raft target
+//! last answered.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use shoal_p2p::PeerId;
+
+#[derive(Default)]
+struct Inner {
+    by_node: HashMap<u64, PeerId>,
+    by_peer: HashMap<PeerId, u64>,
+    connected: HashSet<PeerId>,
+    last_ok: HashMap<u64, Instant>,
+}
+
+/// Shared and cheap to clone.
+#[derive(Clone, Default)]
+pub struct PeerBook {
+    inner: Arc<RwLock<Inner>>,
+}
+
+impl PeerBook {
+    fn read<T>(&self, f: impl FnOnce(&Inner) -> T) -> T {
+        match self.inner.read() {
+            Ok(g) => f(&g),
+            Err(p) => f(&p.into_inner()),
+        }
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
+        match self.inner.write() {
+            Ok(mut g) => f(&mut g),
+            Err(p) => f(&mut p.into_inner()),
+        }
+    }
+
+    pub fn learn(&self, node: u64, peer: PeerId) {
+        self.write(|i| {
+            i.by_node.insert(node, peer);
+            i.by_peer.insert(peer, node);
+        });
+    }
+
+    pub fn peer_of(&self, node: u64) -> Option<PeerId> {
+        self.read(|i| i.by_node.get(&node).copied())
+    }
+
+    pub fn node_of(&self, peer: &PeerId) -> Option<u64> {
+        self.read(|i| i.by_peer.get(peer).copied())
+    }
+
+    pub fn set_connected(&self, peer: PeerId, up: bool) {
+        self.write(|i| {
+            if up {
+                i.connected.insert(peer);
+            } else {
+                i.connected.remove(&peer);
+            }
+        });
+    }
+
+    pub fn is_connected(&self, node: u64) -> bool {
+        self.read(|i| {
+            i.by_node
+                .get(&node)
+                .is_some_and(|p| i.connected.contains(p))
+        })
+    }
+
+    /// Connected peers' node ids (those whose certificate we have seen).
+    pub fn connected_nodes(&self) -> Vec<u64> {
+        self.read(|i| {
+            i.connected
+                .iter()
+                .filter_map(|p| i.by_peer.get(p).copied())
+                .collect()
+        })
+    }
+
+    /// A raft RPC to `node` succeeded now.
+    pub fn record_ok(&self, node: u64) {
+        self.write(|i| {
+            i.last_ok.insert(node, Instant::now());
+        });
+    }
+
+    pub fn last_ok(&self, node: u64) -> Option<Instant> {
+        self.read(|i| i.last_ok.get(&node).copied())
+    }
+}

@@ -1,0 +1,187 @@
+//! Answers peers: raft RPCs go to the local raft, forwarded writes are checked and
+//! proposed (only by the leader), joins become learners. Also keeps the peer book
+//! current from the swarm's admission events.
+//!
+//! A forwarded write is held to what its sender may ask: envelopes must verify
+//! (the leader checks every job before proposing it), and a node may lease,
+//! complete or re-queue only its own work.
+
+use std::sync::Arc;
+
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::{BasicNode, Raft};
+use shoal_p2p::{P2pEvent, P2pHandle, PeerId};
+use shoal_raft_store::{Request, TypeConfig};
+use shoal_home::Identity;
+use shoal_types::{Certificate, EnvelopeVerifier, NodeId};
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn, Instrument};
+
+use super::message::{decode, encode, ForwardError, NetRequest, NetResponse};
+use super::peers::PeerBook;
+
+/// What the server needs; cheap to clone into each request's task.
+#[derive(Clone)]
+pub struct Server {
+    pub raft: Raft<TypeConfig>,
+    pub identity: Arc<Identity>,
+    pub verifier: Arc<EnvelopeVerifier>,
+    pub peers: PeerBook,
+    pub p2p: P2pHandle,
+}
+
+impl Server {
+    /// Handles network events until the swarm stops.
+    pub async fn run(self, mut events: mpsc::Receiver<P2pEvent>) {
+        while let Some(ev) = events.recv().await {
+            match ev {
+                P2pEvent::PeerAdmitted { peer, certificate } => match certificate.node_id() {
+                    Ok(node) => {
+                        self.peers.learn(node.0, peer);
+                        self.peers.set_connected(peer, true);
+                        info!(%node, %peer, "peer connected");
+                    }
+                    Err(e) => warn!(%peer, error = %e, "admitted peer with an unreadable key"),
+                },
+                P2pEvent::PeerGone { peer } => {
+                    self.peers.set_connected(peer, false);
+                    debug!(%peer, "peer disconnected");
+                }
+                P2pEvent::Request { peer, body, reply } => {
+                    let this = self.clone();
+                    tokio::spawn(
+                        async move {
+                            let resp = this.handle(peer, &body).await;
+                            let _ = reply.send(encode(&resp));
+                        }
+                        .in_current_span(),
+                    );
+                }
+                P2pEvent::Gossip { .. } => {}
+            }
+        }
+    }
+
+    async fn handle(&self, peer: PeerId, body: &[u8]) -> NetResponse {
+        let req: NetRequest = match decode(body) {
+            Ok(r) => r,
+            Err(e) => {
+                warn!(%peer, error = %e, "unreadable request");
+                return NetResponse::Refused(e);
+            }
+        };
+        match req {
+            NetRequest::Append(rpc) => NetResponse::Append(self.raft.append_entries(rpc).await),
+            NetRequest::Vote(rpc) => NetResponse::Vote(self.raft.vote(rpc).await),
+            NetRequest::Snapshot(rpc) => {
+                NetResponse::Snapshot(self.raft.install_snapshot(rpc).await)
+            }
+            NetRequest::Forward(req) => NetResponse::Forwarded(self.forwarded(peer, req).await),
+            NetRequest::Join {
+                node_id,
+                addr,
+                certificate,
+            } => NetResponse::Joined(self.join(node_id, addr, certificate).await),
+        }
+    }
+
+    async fn forwarded(&self, peer: PeerId, req: Request) -> Result<shoal_raft_store::Response, ForwardError> {
+        if let Err(why) = self.allowed(peer, &req) {
+            warn!(%peer, reason = %why, "forwarded write refused");
+            return Err(ForwardError::Failed(why));
+        }
+        match self.raft.client_write(req).await {
+            Ok(r) => Ok(r.data),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                Err(ForwardError::NotLeader {
+                    leader: f.leader_id,
+                })
+            }
+            Err(e) => Err(ForwardError::Failed(e.to_string())),
+        }
+    }
+
+    /// What a peer may ask the leader to write.
+    fn allowed(&self, peer: PeerId, req: &Request) -> Result<(), String> {
+        let sender = self
+            .peers
+            .node_of(&peer)
+            .map(NodeId)
+            .ok_or_else(|| format!("unknown sender {peer}"))?;
+        let own = |node: &NodeId| {
+            if *node == sender {
+                Ok(())
+            } else {
+                Err(format!("node {sender} may not act for node {node}"))
+            }
+        };
+        match req {
+            Request::Submit { envelope, .. } => self
+                .verifier
+                .verify(envelope)
+                .map(|_| ())
+                .map_err(|e| format!("forged or bad envelope: {e}")),
+            Request::SubmitBatch { envelopes, .. } => envelopes.iter().try_for_each(|e| {
+                self.verifier
+                    .verify(e)
+                    .map(|_| ())
+                    .map_err(|e| format!("forged or bad envelope: {e}"))
+            }),
+            Request::Lease { node, .. }
+            | Request::Complete { node, .. }
+            | Request::RequeueNode { node, .. } => own(node),
+            Request::Cancel { .. } | Request::Release { .. } => Ok(()),
+        }
+    }
+
+    async fn join(
+        &self,
+        node_id: u64,
+        addr: String,
+        certificate: Certificate,
+    ) -> Result<(), ForwardError> {
+        let certified = certificate
+            .verify(&self.identity.authority, &self.identity.cluster_id)
+            .map(|k| NodeId::from_public_key(k.as_bytes()));
+        if certified.as_ref().ok() != Some(&NodeId(node_id)) {
+            warn!(node = %NodeId(node_id), "join refused: no valid certificate for that node");
+            return Err(ForwardError::Failed(format!(
+                "no valid certificate for node {}",
+                NodeId(node_id)
+            )));
+        }
+        let members = self.raft.metrics().borrow().membership_config.clone();
+        if members.membership().get_node(&node_id).is_some() {
+            return Ok(());
+        }
+        match self
+            .raft
+            .add_learner(node_id, BasicNode { addr: addr.clone() }, false)
+            .await
+        {
+            Ok(_) => {
+                info!(node = %NodeId(node_id), "added as a learner");
+                Ok(())
+            }
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                let leader = f.leader_id;
+                match leader.filter(|l| *l != self.identity.node_id.0).and_then(|l| self.peers.peer_of(l)) {
+                    // Pass it on, once: the leader answers for itself.
+                    Some(peer) => {
+                        let req = NetRequest::Join {
+                            node_id,
+                            addr,
+                            certificate,
+                        };
+                        match self.p2p.request(peer, encode(&req)).await.map(|b| decode::<NetResponse>(&b)) {
+                            Ok(Ok(NetResponse::Joined(r))) => r,
+                            _ => Err(ForwardError::NotLeader { leader }),
+                        }
+                    }
+                    None => Err(ForwardError::NotLeader { leader }),
+                }
+            }
+            Err(e) => Err(ForwardError::Failed(e.to_string())),
+        }
+    }
+}
