@@ -165,7 +165,13 @@ impl Worker {
     }
 
     async fn kill_cancelled(&self, running: &mut HashMap<JobId, RunningAttempt>) {
-        for (id, r) in running.iter_mut().filter(|(_, r)| !r.kill_sent) {
+        // A follower's state machine may not have applied our own lease yet (the
+        // leader answered it first); judge only attempts whose lease it has seen.
+        let applied = self.view.last_applied().unwrap_or(0);
+        for (id, r) in running
+            .iter_mut()
+            .filter(|(_, r)| !r.kill_sent && r.token.0 <= applied)
+        {
             let cancelled = match self.view.get_job(*id) {
                 Ok(Some(rec)) => {
                     rec.state == JobState::Cancelled
