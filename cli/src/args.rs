@@ -72,11 +72,21 @@ pub struct NodeArgs {
     pub slots: Option<u32>,
     /// Listen on this libp2p multiaddr (repeatable; replaces shoal.toml's list)
     /// [default: /ip4/0.0.0.0/tcp/7420]
-    #[arg(long, value_name = "MULTIADDR", env = "SHOAL_LISTEN", value_delimiter = ',')]
+    #[arg(
+        long,
+        value_name = "MULTIADDR",
+        env = "SHOAL_LISTEN",
+        value_delimiter = ','
+    )]
     pub listen: Vec<String>,
     /// Dial this node of the cluster at start, e.g. /ip4/10.0.0.5/tcp/7420 (repeatable;
     /// added to the bundle's and shoal.toml's)
-    #[arg(long, value_name = "MULTIADDR", env = "SHOAL_BOOTSTRAP", value_delimiter = ',')]
+    #[arg(
+        long,
+        value_name = "MULTIADDR",
+        env = "SHOAL_BOOTSTRAP",
+        value_delimiter = ','
+    )]
     pub bootstrap: Vec<String>,
     /// Do not look for nodes on the local network with mDNS
     #[arg(long)]

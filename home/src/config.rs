@@ -216,13 +216,12 @@ mod tests {
         let mut c = NodeConfig::new("c".into(), "ab".into(), true);
         c.election_timeout_ms = 100;
         assert!(c.validate(Path::new("x")).is_err());
-        let c = NodeConfig::new("c".into(), "ab".into(), true)
-            .with_overrides(&Overrides {
-                slots: Some(3),
-                bootstrap: vec!["/ip4/127.0.0.1/tcp/9".into()],
-                no_mdns: true,
-                ..Default::default()
-            });
+        let c = NodeConfig::new("c".into(), "ab".into(), true).with_overrides(&Overrides {
+            slots: Some(3),
+            bootstrap: vec!["/ip4/127.0.0.1/tcp/9".into()],
+            no_mdns: true,
+            ..Default::default()
+        });
         assert_eq!(c.effective_slots(), 3);
         assert!(!c.mdns);
         assert!(c.validate(Path::new("x")).is_ok());

@@ -56,9 +56,11 @@ pub fn init_join(home: &Home, bundle_path: &Path) -> Result<InitReport, HomeErro
         detail,
     };
     let secret = bundle.authority_secret_key.as_deref().ok_or_else(|| {
-        bad("this bundle carries no authority secret key (hardened mode), so this host \
+        bad(
+            "this bundle carries no authority secret key (hardened mode), so this host \
              cannot certify itself; ask the cluster's admin for a node certificate"
-            .into())
+                .into(),
+        )
     })?;
     let authority = keys::signing_from_hex(secret).map_err(|e| bad(e.to_string()))?;
     if keys::verifying_to_hex(&authority.verifying_key()) != bundle.authority_public_key {

@@ -85,7 +85,14 @@ async fn run_loaded(
         p2p: p2p.clone(),
         peers: peers.clone(),
     };
-    let raft = start(identity.node_id.0, &config, network, log_store, state_machine).await?;
+    let raft = start(
+        identity.node_id.0,
+        &config,
+        network,
+        log_store,
+        state_machine,
+    )
+    .await?;
     let proposer = Proposer::new(raft.clone(), Some((p2p.clone(), peers.clone())));
     let (stop_tx, stop_rx) = watch::channel(false);
     let (status_tx, status_rx) = watch::channel(WorkerStatus::default());
@@ -96,6 +103,7 @@ async fn run_loaded(
     ));
     let server = Server {
         raft: raft.clone(),
+        home: home.clone(),
         identity: identity.clone(),
         verifier: verifier.clone(),
         peers: peers.clone(),
@@ -128,6 +136,8 @@ async fn run_loaded(
         home: home.clone(),
         raft: raft.clone(),
         submits: SubmitBatcher::start(proposer.clone(), api::ELECTION_PATIENCE),
+        p2p: p2p.clone(),
+        peers: peers.clone(),
         proposer,
         view,
         worker: status_rx,

@@ -50,6 +50,10 @@ pub(crate) struct Actor {
     pub bootstrap: Vec<Multiaddr>,
     pub request_timeout: Duration,
     outbound: HashMap<OutboundRequestId, Reply>,
+    /// Where peers listen (from the node, mDNS and bootstrap dials); used to dial them.
+    addresses: HashMap<PeerId, Vec<Multiaddr>>,
+    /// Which peer answered at each bootstrap address, to re-dial it when gone.
+    bootstrap_peers: HashMap<Multiaddr, PeerId>,
     parked_out: HashMap<PeerId, Vec<ParkedOut>>,
     parked_in: HashMap<PeerId, Vec<ParkedIn>>,
     replies: FuturesUnordered<PendingReply>,
@@ -72,6 +76,8 @@ impl Actor {
             bootstrap: config.bootstrap.clone(),
             request_timeout: config.request_timeout,
             outbound: HashMap::new(),
+            addresses: HashMap::new(),
+            bootstrap_peers: HashMap::new(),
             parked_out: HashMap::new(),
             parked_in: HashMap::new(),
             replies: FuturesUnordered::new(),
@@ -97,11 +103,9 @@ impl Actor {
                 _ = tick.tick() => {
                     let now = Instant::now();
                     self.expire(now);
-                    if now.duration_since(last_bootstrap) >= Duration::from_secs(5) {
+                    if now.duration_since(last_bootstrap) >= Duration::from_secs(2) {
                         last_bootstrap = now;
-                        if self.swarm.connected_peers().next().is_none() {
-                            self.dial_bootstrap();
-                        }
+                        self.dial_bootstrap();
                     }
                 }
             }
@@ -109,8 +113,14 @@ impl Actor {
         debug!("network task stopped");
     }
 
+    /// Dials every bootstrap address not known to lead to a connected peer.
     fn dial_bootstrap(&mut self) {
         for addr in self.bootstrap.clone() {
+            if let Some(peer) = self.bootstrap_peers.get(&addr) {
+                if self.swarm.is_connected(peer) {
+                    continue;
+                }
+            }
             if let Err(e) = self.swarm.dial(addr.clone()) {
                 debug!(%addr, error = %e, "bootstrap dial failed");
             }
@@ -134,7 +144,7 @@ impl Actor {
             }
             Command::AddAddresses(peer, addrs) => {
                 for addr in addrs {
-                    self.swarm.add_peer_address(peer, addr);
+                    self.remember(peer, addr);
                 }
             }
             Command::Dial(addr) => {
@@ -165,7 +175,11 @@ impl Actor {
             return;
         }
         if !self.swarm.is_connected(&peer) {
-            if let Err(e) = self.swarm.dial(DialOpts::peer_id(peer).build()) {
+            let addrs = self.addresses.get(&peer).cloned().unwrap_or_default();
+            if let Err(e) = self
+                .swarm
+                .dial(DialOpts::peer_id(peer).addresses(addrs).build())
+            {
                 let _ = reply.send(Err(P2pError::Unreachable {
                     peer: peer.to_string(),
                     detail: e.to_string(),
@@ -178,6 +192,16 @@ impl Actor {
             reply,
             deadline: Instant::now() + self.request_timeout,
         });
+    }
+
+    fn remember(&mut self, peer: PeerId, addr: Multiaddr) {
+        let known = self.addresses.entry(peer).or_default();
+        if !known.contains(&addr) {
+            known.push(addr);
+            if known.len() > 16 {
+                known.remove(0);
+            }
+        }
     }
 
     fn expire(&mut self, now: Instant) {
@@ -253,9 +277,17 @@ impl Actor {
             SwarmEvent::ConnectionEstablished {
                 peer_id,
                 num_established,
+                endpoint,
                 ..
             } => {
                 let now = Instant::now();
+                if endpoint.is_dialer() {
+                    let addr = endpoint.get_remote_address().clone();
+                    if self.bootstrap.contains(&addr) {
+                        self.bootstrap_peers.insert(addr.clone(), peer_id);
+                    }
+                    self.remember(peer_id, addr);
+                }
                 if self.gate.is_shunned(&peer_id, now) {
                     let _ = self.swarm.disconnect_peer_id(peer_id);
                     return;
@@ -301,7 +333,7 @@ impl Actor {
                     if peer == *self.swarm.local_peer_id() || self.gate.is_shunned(&peer, now) {
                         continue;
                     }
-                    self.swarm.add_peer_address(peer, addr.clone());
+                    self.remember(peer, addr.clone());
                     if !self.swarm.is_connected(&peer) {
                         let _ = self
                             .swarm

@@ -85,8 +85,16 @@ impl TestNode {
                 let v: serde_json::Value =
                     serde_json::from_slice(&out.stdout).expect("cluster json");
                 let me = &v["node_id"];
-                let member = v["voters"].as_array().into_iter().flatten().any(|x| x == me)
-                    || v["learners"].as_array().into_iter().flatten().any(|x| x == me);
+                let member = v["voters"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|x| x == me)
+                    || v["learners"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|x| x == me);
                 let ready = if self.expect_leader {
                     v["leader"].as_str().is_some() && v["leader"] == *me
                 } else {

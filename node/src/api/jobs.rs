@@ -134,13 +134,25 @@ pub async fn logs(
     let Some(attempt) = rec.last_attempt() else {
         return Ok(Body::empty());
     };
+    let which = q.stream.unwrap_or(LogStream::Stdout);
     if attempt.node != s.identity.node_id {
-        return Err(ApiError::Unavailable(format!(
-            "job {id} ran on node {}; fetching output from other nodes is not supported yet",
-            attempt.node
-        )));
+        let remote = crate::net::logs::Remote {
+            p2p: s.p2p.clone(),
+            peers: s.peers.clone(),
+            node: attempt.node,
+            job: id,
+            attempt: attempt.n,
+            stream: which,
+        };
+        let body = remote.open().await.map_err(|e| {
+            ApiError::Unavailable(format!(
+                "job {id} ran on node {}, whose copy of its output cannot be read: {e}",
+                attempt.node
+            ))
+        })?;
+        return Ok(Body::from_stream(body));
     }
-    let stream = match q.stream.unwrap_or(LogStream::Stdout) {
+    let stream = match which {
         LogStream::Stdout => "stdout",
         LogStream::Stderr => "stderr",
     };

@@ -7,11 +7,13 @@ use shoal_raft_store::{StoreView, TypeConfig};
 use shoal_types::EnvelopeVerifier;
 use tokio::sync::watch;
 
+use crate::net::peers::PeerBook;
 use crate::raft::proposer::Proposer;
 use crate::raft::submit_batcher::SubmitBatcher;
 use crate::worker::WorkerStatus;
 use shoal_home::Home;
 use shoal_home::Identity;
+use shoal_p2p::P2pHandle;
 
 /// Shared, cheaply cloneable handler state. Each field is itself a handle to state
 /// owned elsewhere (raft, RocksDB, the worker), never the state.
@@ -25,6 +27,9 @@ pub struct AppState {
     pub proposer: Proposer,
     /// Submissions go through here: one raft entry per batch (group commit).
     pub submits: SubmitBatcher,
+    /// For reaching other nodes (job output).
+    pub p2p: P2pHandle,
+    pub peers: PeerBook,
     pub view: StoreView,
     pub worker: watch::Receiver<WorkerStatus>,
 }

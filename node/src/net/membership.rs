@@ -2,16 +2,18 @@
 //!
 //! A node that is not yet a member asks, once a second, a connected node (the
 //! leader if it knows it) to add it; any node passes the request on to its leader.
+//! A member whose listen addresses changed asks the same way to have its entry
+//! updated.
 //! The leader adds it as a learner, promotes caught-up learners until there are 3
 //! voters (5 once 5 or more nodes are healthy), and replaces a voter that has not
 //! answered for `voter_grace_ms` with a caught-up learner — only when the new voter
 //! set still has a healthy majority, so a change never risks quorum.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use openraft::{ChangeMembers, Raft, RaftMetrics, ServerState};
+use openraft::{BasicNode, ChangeMembers, Raft, RaftMetrics, ServerState};
 use shoal_p2p::P2pHandle;
 use shoal_raft_store::TypeConfig;
 use shoal_types::{Certificate, NodeId};
@@ -69,11 +71,12 @@ impl Membership {
 
     async fn step(&self) {
         let m = self.raft.metrics().borrow().clone();
-        let is_member = m
+        let recorded = m
             .membership_config
             .membership()
             .get_node(&self.node_id)
-            .is_some();
+            .map(|n| n.addr.clone());
+        let is_member = recorded.is_some();
         let leading = m.state == ServerState::Leader;
         if let Ok(mut since) = self.leader_since.lock() {
             match (leading, *since) {
@@ -84,7 +87,21 @@ impl Membership {
         }
         if !is_member {
             self.ask_to_join(&m).await;
-        } else if leading {
+            return;
+        }
+        // Keep this node's entry pointing at where it listens now (ports can change
+        // across restarts; the peer id, which is what is trusted, does not).
+        let mine = self.own_addr().await;
+        if recorded.as_deref().map(addr::decode) != Some(addr::decode(&mine)) {
+            if leading {
+                info!("recording this node's listen addresses in the membership");
+                let nodes = BTreeMap::from([(self.node_id, BasicNode { addr: mine })]);
+                self.change(ChangeMembers::SetNodes(nodes), true).await;
+            } else {
+                self.ask_to_join(&m).await;
+            }
+        }
+        if leading {
             self.autopilot(&m).await;
         }
     }
@@ -116,7 +133,12 @@ impl Membership {
             let Some(peer) = self.peers.peer_of(t) else {
                 continue;
             };
-            match self.p2p.request(peer, body.clone()).await.map(|b| decode::<NetResponse>(&b)) {
+            match self
+                .p2p
+                .request(peer, body.clone())
+                .await
+                .map(|b| decode::<NetResponse>(&b))
+            {
                 Ok(Ok(NetResponse::Joined(Ok(())))) => {
                     info!(via = %NodeId(t), "asked the cluster to add this node");
                     return;
@@ -129,7 +151,11 @@ impl Membership {
     }
 
     fn healthy(&self, id: u64) -> bool {
-        id == self.node_id || self.peers.last_ok(id).is_some_and(|t| t.elapsed() < HEALTHY)
+        id == self.node_id
+            || self
+                .peers
+                .last_ok(id)
+                .is_some_and(|t| t.elapsed() < HEALTHY)
     }
 
     async fn autopilot(&self, m: &RaftMetrics<u64, openraft::BasicNode>) {
@@ -147,16 +173,19 @@ impl Membership {
                 .and_then(|l| l.as_ref())
                 .map(|l| l.index)
         };
-        let caught_up = |id: u64| {
-            self.healthy(id) && matched(id).is_some_and(|i| i + CAUGHT_UP >= last)
-        };
-        let healthy_nodes = membership.nodes().filter(|(id, _)| self.healthy(**id)).count();
+        let caught_up =
+            |id: u64| self.healthy(id) && matched(id).is_some_and(|i| i + CAUGHT_UP >= last);
+        let healthy_nodes = membership
+            .nodes()
+            .filter(|(id, _)| self.healthy(**id))
+            .count();
         let target = if healthy_nodes >= 5 { 5 } else { 3 };
 
         if voters.len() < target {
             if let Some(&l) = learners.iter().find(|l| caught_up(**l)) {
                 info!(node = %NodeId(l), voters = voters.len() + 1, "promoting a caught-up learner to voter");
-                self.change(ChangeMembers::AddVoterIds(BTreeSet::from([l])), true).await;
+                self.change(ChangeMembers::AddVoterIds(BTreeSet::from([l])), true)
+                    .await;
                 return;
             }
         }
@@ -194,7 +223,8 @@ impl Membership {
             return;
         }
         warn!(dead = %NodeId(gone), replacement = %NodeId(fresh), "replacing an unreachable voter");
-        self.change(ChangeMembers::ReplaceAllVoters(next), true).await;
+        self.change(ChangeMembers::ReplaceAllVoters(next), true)
+            .await;
     }
 
     async fn change(&self, change: ChangeMembers<u64, openraft::BasicNode>, retain: bool) {

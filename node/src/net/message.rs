@@ -7,7 +7,10 @@ use openraft::raft::{
 };
 use serde::{Deserialize, Serialize};
 use shoal_raft_store::{Request, Response, TypeConfig};
-use shoal_types::Certificate;
+use shoal_types::api::LogStream;
+use shoal_types::{Certificate, JobId};
+
+use super::logs::LogChunk;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub enum NetRequest {
@@ -23,6 +26,14 @@ pub enum NetRequest {
         addr: String,
         certificate: Certificate,
     },
+    /// A piece of one attempt's output file on the receiving node.
+    Logs {
+        job: JobId,
+        attempt: u32,
+        stream: LogStream,
+        offset: u64,
+        len: u64,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -32,6 +43,7 @@ pub enum NetResponse {
     Snapshot(Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>),
     Forwarded(Result<Response, ForwardError>),
     Joined(Result<(), ForwardError>),
+    Logs(Result<LogChunk, String>),
     /// The request could not be read or was not allowed.
     Refused(String),
 }

@@ -16,9 +16,9 @@ use openraft::BasicNode;
 use shoal_p2p::P2pHandle;
 use shoal_raft_store::TypeConfig;
 
+use super::addr;
 use super::message::{decode, encode, NetRequest, NetResponse};
 use super::peers::PeerBook;
-use super::addr;
 
 /// Hands out one [`PeerClient`] per raft target.
 #[derive(Clone)]
@@ -67,15 +67,19 @@ impl PeerClient {
             .ok_or_else(|| unreachable(format!("no known peer for node {:016x}", self.target)))?;
         let bytes = tokio::time::timeout(ttl, self.p2p.request(peer, encode(&req)))
             .await
-            .map_err(|_| unreachable(format!("node {:016x} did not answer in {ttl:?}", self.target)))?
+            .map_err(|_| {
+                unreachable(format!(
+                    "node {:016x} did not answer in {ttl:?}",
+                    self.target
+                ))
+            })?
             .map_err(|e| unreachable(e.to_string()))?;
-        let resp: NetResponse = decode(&bytes).map_err(|e| {
-            RPCError::Network(NetworkError::new(&std::io::Error::other(e)))
-        })?;
+        let resp: NetResponse = decode(&bytes)
+            .map_err(|e| RPCError::Network(NetworkError::new(&std::io::Error::other(e))))?;
         if let NetResponse::Refused(why) = &resp {
-            return Err(RPCError::Network(NetworkError::new(&std::io::Error::other(
-                why.clone(),
-            ))));
+            return Err(RPCError::Network(NetworkError::new(
+                &std::io::Error::other(why.clone()),
+            )));
         }
         self.peers.record_ok(self.target);
         Ok(resp)
@@ -95,9 +99,14 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
-        match self.call(NetRequest::Append(rpc), option.hard_ttl()).await? {
+        match self
+            .call(NetRequest::Append(rpc), option.hard_ttl())
+            .await?
+        {
             NetResponse::Append(Ok(r)) => Ok(r),
-            NetResponse::Append(Err(e)) => Err(RPCError::RemoteError(RemoteError::new(self.target, e))),
+            NetResponse::Append(Err(e)) => {
+                Err(RPCError::RemoteError(RemoteError::new(self.target, e)))
+            }
             other => Err(self.unexpected(&other)),
         }
     }
@@ -110,7 +119,10 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         InstallSnapshotResponse<u64>,
         RPCError<u64, BasicNode, RaftError<u64, InstallSnapshotError>>,
     > {
-        match self.call(NetRequest::Snapshot(rpc), option.hard_ttl()).await? {
+        match self
+            .call(NetRequest::Snapshot(rpc), option.hard_ttl())
+            .await?
+        {
             NetResponse::Snapshot(Ok(r)) => Ok(r),
             NetResponse::Snapshot(Err(e)) => {
                 Err(RPCError::RemoteError(RemoteError::new(self.target, e)))
@@ -126,7 +138,9 @@ impl RaftNetwork<TypeConfig> for PeerClient {
     ) -> Result<VoteResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
         match self.call(NetRequest::Vote(rpc), option.hard_ttl()).await? {
             NetResponse::Vote(Ok(r)) => Ok(r),
-            NetResponse::Vote(Err(e)) => Err(RPCError::RemoteError(RemoteError::new(self.target, e))),
+            NetResponse::Vote(Err(e)) => {
+                Err(RPCError::RemoteError(RemoteError::new(self.target, e)))
+            }
             other => Err(self.unexpected(&other)),
         }
     }

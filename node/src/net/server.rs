@@ -9,10 +9,12 @@
 use std::sync::Arc;
 
 use openraft::error::{ClientWriteError, RaftError};
-use openraft::{BasicNode, Raft};
+use std::collections::BTreeMap;
+
+use openraft::{BasicNode, ChangeMembers, Raft};
+use shoal_home::{Home, Identity};
 use shoal_p2p::{P2pEvent, P2pHandle, PeerId};
 use shoal_raft_store::{Request, TypeConfig};
-use shoal_home::Identity;
 use shoal_types::{Certificate, EnvelopeVerifier, NodeId};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn, Instrument};
@@ -24,6 +26,7 @@ use super::peers::PeerBook;
 #[derive(Clone)]
 pub struct Server {
     pub raft: Raft<TypeConfig>,
+    pub home: Home,
     pub identity: Arc<Identity>,
     pub verifier: Arc<EnvelopeVerifier>,
     pub peers: PeerBook,
@@ -82,10 +85,30 @@ impl Server {
                 addr,
                 certificate,
             } => NetResponse::Joined(self.join(node_id, addr, certificate).await),
+            NetRequest::Logs {
+                job,
+                attempt,
+                stream,
+                offset,
+                len,
+            } => {
+                let home = self.home.clone();
+                NetResponse::Logs(
+                    tokio::task::spawn_blocking(move || {
+                        super::logs::read_chunk(&home, job, attempt, stream, offset, len)
+                    })
+                    .await
+                    .unwrap_or_else(|e| Err(e.to_string())),
+                )
+            }
         }
     }
 
-    async fn forwarded(&self, peer: PeerId, req: Request) -> Result<shoal_raft_store::Response, ForwardError> {
+    async fn forwarded(
+        &self,
+        peer: PeerId,
+        req: Request,
+    ) -> Result<shoal_raft_store::Response, ForwardError> {
         if let Err(why) = self.allowed(peer, &req) {
             warn!(%peer, reason = %why, "forwarded write refused");
             return Err(ForwardError::Failed(why));
@@ -151,21 +174,37 @@ impl Server {
             )));
         }
         let members = self.raft.metrics().borrow().membership_config.clone();
-        if members.membership().get_node(&node_id).is_some() {
-            return Ok(());
-        }
-        match self
-            .raft
-            .add_learner(node_id, BasicNode { addr: addr.clone() }, false)
-            .await
-        {
-            Ok(_) => {
-                info!(node = %NodeId(node_id), "added as a learner");
+        let result = match members.membership().get_node(&node_id) {
+            Some(known) if known.addr == addr => return Ok(()),
+            // Same node (its certificate says so), new listen addresses.
+            Some(_) => self
+                .raft
+                .change_membership(
+                    ChangeMembers::SetNodes(BTreeMap::from([(
+                        node_id,
+                        BasicNode { addr: addr.clone() },
+                    )])),
+                    true,
+                )
+                .await
+                .map(|_| "updated its addresses"),
+            None => self
+                .raft
+                .add_learner(node_id, BasicNode { addr: addr.clone() }, false)
+                .await
+                .map(|_| "added as a learner"),
+        };
+        match result {
+            Ok(what) => {
+                info!(node = %NodeId(node_id), "{what}");
                 Ok(())
             }
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
                 let leader = f.leader_id;
-                match leader.filter(|l| *l != self.identity.node_id.0).and_then(|l| self.peers.peer_of(l)) {
+                match leader
+                    .filter(|l| *l != self.identity.node_id.0)
+                    .and_then(|l| self.peers.peer_of(l))
+                {
                     // Pass it on, once: the leader answers for itself.
                     Some(peer) => {
                         let req = NetRequest::Join {
@@ -173,7 +212,12 @@ impl Server {
                             addr,
                             certificate,
                         };
-                        match self.p2p.request(peer, encode(&req)).await.map(|b| decode::<NetResponse>(&b)) {
+                        match self
+                            .p2p
+                            .request(peer, encode(&req))
+                            .await
+                            .map(|b| decode::<NetResponse>(&b))
+                        {
                             Ok(Ok(NetResponse::Joined(r))) => r,
                             _ => Err(ForwardError::NotLeader { leader }),
                         }

@@ -118,9 +118,7 @@ impl Proposer {
             }
             Ok(NetResponse::Forwarded(Err(ForwardError::Failed(why))))
             | Ok(NetResponse::Refused(why)) => Err(ProposeError::Other(why)),
-            Ok(other) => Err(ProposeError::Other(format!(
-                "leader answered {other:?}"
-            ))),
+            Ok(other) => Err(ProposeError::Other(format!("leader answered {other:?}"))),
             Err(e) => Err(ProposeError::Other(e)),
         }
     }

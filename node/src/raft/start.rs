@@ -7,8 +7,8 @@ use openraft::{BasicNode, Config, Raft, SnapshotPolicy};
 use shoal_raft_store::{LogStore, StateMachineStore, TypeConfig};
 use tracing::info;
 
-use crate::net::raft_network::P2pRaftNetwork;
 use crate::error::FatalError;
+use crate::net::raft_network::P2pRaftNetwork;
 use shoal_home::NodeConfig;
 
 /// Starts raft on the opened stores. On a genesis home whose store is empty it

@@ -1,0 +1,134 @@
+//! Job output across nodes: the full output stays on the node that ran the attempt;
+//! another node fetches it in bounded chunks over the p2p RPC protocol.
+
+use std::io::{Read, Seek, SeekFrom};
+
+use axum::body::Bytes;
+use futures::{Stream, StreamExt};
+use serde::{Deserialize, Serialize};
+use shoal_home::Home;
+use shoal_p2p::P2pHandle;
+use shoal_types::api::LogStream;
+use shoal_types::{JobId, NodeId};
+
+use super::message::{decode, encode, NetRequest, NetResponse};
+use super::peers::PeerBook;
+
+/// Largest chunk asked for or served.
+pub const CHUNK: u64 = 256 << 10;
+
+/// One piece of an output file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LogChunk {
+    /// The bytes, hex (the RPC messages are JSON).
+    pub data: String,
+    /// True when this chunk reaches the end of the file as it is now.
+    pub eof: bool,
+}
+
+fn stream_name(s: LogStream) -> &'static str {
+    match s {
+        LogStream::Stdout => "stdout",
+        LogStream::Stderr => "stderr",
+    }
+}
+
+/// Serves `len` bytes (at most [`CHUNK`]) from `offset` of one attempt's output. The
+/// path comes from the ids only; a missing file reads as empty.
+pub fn read_chunk(
+    home: &Home,
+    job: JobId,
+    attempt: u32,
+    stream: LogStream,
+    offset: u64,
+    len: u64,
+) -> Result<LogChunk, String> {
+    let path = home.output_file(job, attempt, stream_name(stream));
+    let mut f = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(LogChunk {
+                data: String::new(),
+                eof: true,
+            })
+        }
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let want = len.min(CHUNK);
+    let mut buf = Vec::with_capacity(want as usize);
+    f.seek(SeekFrom::Start(offset))
+        .and_then(|_| f.take(want).read_to_end(&mut buf))
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    Ok(LogChunk {
+        eof: offset + buf.len() as u64 >= size,
+        data: hex::encode(&buf),
+    })
+}
+
+/// Where one attempt's output lives.
+#[derive(Clone)]
+pub struct Remote {
+    pub p2p: P2pHandle,
+    pub peers: PeerBook,
+    pub node: NodeId,
+    pub job: JobId,
+    pub attempt: u32,
+    pub stream: LogStream,
+}
+
+impl Remote {
+    async fn chunk(&self, offset: u64) -> Result<(Vec<u8>, bool), std::io::Error> {
+        let node = self.node;
+        let peer = self.peers.peer_of(node.0).ok_or_else(|| {
+            std::io::Error::other(format!("node {node} is not known to this node"))
+        })?;
+        let req = NetRequest::Logs {
+            job: self.job,
+            attempt: self.attempt,
+            stream: self.stream,
+            offset,
+            len: CHUNK,
+        };
+        let bytes = self
+            .p2p
+            .request(peer, encode(&req))
+            .await
+            .map_err(|e| std::io::Error::other(format!("node {node}: {e}")))?;
+        match decode::<NetResponse>(&bytes).map_err(std::io::Error::other)? {
+            NetResponse::Logs(Ok(chunk)) => {
+                let data = hex::decode(&chunk.data).map_err(std::io::Error::other)?;
+                Ok((data, chunk.eof))
+            }
+            NetResponse::Logs(Err(e)) | NetResponse::Refused(e) => {
+                Err(std::io::Error::other(format!("node {node}: {e}")))
+            }
+            other => Err(std::io::Error::other(format!(
+                "node {node} answered {other:?}"
+            ))),
+        }
+    }
+
+    /// Fetches the first chunk now (so an unreachable node is an error the caller
+    /// can report), then streams the rest.
+    pub async fn open(
+        self,
+    ) -> Result<impl Stream<Item = Result<Bytes, std::io::Error>>, std::io::Error> {
+        let (first, eof) = self.chunk(0).await?;
+        let next = (!eof && !first.is_empty()).then_some(first.len() as u64);
+        let rest = futures::stream::unfold(next, move |offset| {
+            let this = self.clone();
+            async move {
+                let offset = offset?;
+                match this.chunk(offset).await {
+                    Ok((data, eof)) => {
+                        let next = (!eof && !data.is_empty()).then_some(offset + data.len() as u64);
+                        Some((Ok(Bytes::from(data)), next))
+                    }
+                    Err(e) => Some((Err(e), None)),
+                }
+            }
+        });
+        Ok(futures::stream::once(async move { Ok(Bytes::from(first)) }).chain(rest))
+    }
+}
