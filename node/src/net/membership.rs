@@ -204,10 +204,10 @@ impl Membership {
             .copied()
             .filter(|v| {
                 *v != self.node_id
-                    && !self
+                    && self
                         .peers
                         .last_ok(*v)
-                        .is_some_and(|t| t.elapsed() < self.voter_grace)
+                        .is_none_or(|t| t.elapsed() >= self.voter_grace)
             })
             .collect();
         let (Some(&gone), Some(&fresh)) = (dead.first(), learners.iter().find(|l| caught_up(**l)))
