@@ -15,6 +15,7 @@ use shoal_home::{init_genesis, init_join, Home, HomeError, Identity, NodeConfig,
 
 use crate::api::{self, AppState};
 use crate::error::FatalError;
+use crate::net::leases::{LapseWatch, LeaderLink, LeaseTiming, Liveness};
 use crate::net::membership::Membership;
 use crate::net::peers::PeerBook;
 use crate::net::raft_network::P2pRaftNetwork;
@@ -101,8 +102,12 @@ async fn run_loaded(
         identity.authority,
         identity.cluster_id.clone(),
     ));
+    let timing = LeaseTiming::from_lease_ms(config.lease_ms);
+    let liveness = Arc::new(Liveness::default());
     let server = Server {
         raft: raft.clone(),
+        liveness: liveness.clone(),
+        timing,
         home: home.clone(),
         identity: identity.clone(),
         verifier: verifier.clone(),
@@ -119,7 +124,23 @@ async fn run_loaded(
         Duration::from_millis(config.voter_grace_ms),
     );
     let membership_task = tokio::spawn(membership.run(stop_rx.clone()).in_current_span());
+    let lapse = LapseWatch {
+        raft: raft.clone(),
+        view: view.clone(),
+        proposer: proposer.clone(),
+        liveness: liveness.clone(),
+        timing,
+    };
+    let lapse_task = tokio::spawn(lapse.run(stop_rx.clone()).in_current_span());
     let worker = Worker {
+        leader: LeaderLink {
+            raft: raft.clone(),
+            p2p: p2p.clone(),
+            peers: peers.clone(),
+            liveness: liveness.clone(),
+            timing,
+            node: identity.node_id,
+        },
         identity: identity.clone(),
         verifier: verifier.clone(),
         home: home.clone(),
@@ -154,6 +175,7 @@ async fn run_loaded(
     }
     let _ = worker_task.await;
     let _ = membership_task.await;
+    let _ = lapse_task.await;
     if let Err(e) = raft.shutdown().await {
         warn!(error = %e, "raft did not shut down cleanly");
     }

@@ -15,6 +15,7 @@ fn config(authority: &SigningKey, cluster: &str, seed: u8, bootstrap: Vec<Addr>)
     c.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
     c.bootstrap = bootstrap;
     c.mdns = false;
+    c.request_timeout = Duration::from_secs(2);
     c
 }
 

@@ -132,6 +132,35 @@ impl StoreView {
         Ok(out)
     }
 
+    /// Every node that has at least one running attempt (the `running` index is
+    /// ordered by node, so this skips from one node's keys to the next).
+    pub fn nodes_running(&self) -> Result<Vec<NodeId>, StoreError> {
+        let h = cf(&self.db, CF_RUNNING)?;
+        let mut out = Vec::new();
+        let mut from = [0u8; 8];
+        loop {
+            let mut it = self
+                .db
+                .iterator_cf(h, IteratorMode::From(&from, Direction::Forward));
+            let Some(item) = it.next() else {
+                break;
+            };
+            let (k, _) = item.map_err(|e| rocks_err(&self.db, e))?;
+            let Some(node) = k
+                .get(..8)
+                .map(|b| u64::from_be_bytes(b.try_into().unwrap_or([0; 8])))
+            else {
+                break;
+            };
+            out.push(NodeId(node));
+            match node.checked_add(1) {
+                Some(next) => from = next.to_be_bytes(),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
     /// The index of the last applied log entry, if any.
     pub fn last_applied(&self) -> Option<u64> {
         self.applied.get()

@@ -8,7 +8,7 @@ use openraft::raft::{
 use serde::{Deserialize, Serialize};
 use shoal_raft_store::{Request, Response, TypeConfig};
 use shoal_types::api::LogStream;
-use shoal_types::{Certificate, JobId};
+use shoal_types::{Certificate, JobId, NodeId};
 
 use super::logs::LogChunk;
 
@@ -25,6 +25,10 @@ pub enum NetRequest {
         node_id: u64,
         addr: String,
         certificate: Certificate,
+    },
+    /// A worker is alive (renews all its leases at once).
+    Heartbeat {
+        node: NodeId,
     },
     /// A piece of one attempt's output file on the receiving node.
     Logs {
@@ -44,6 +48,7 @@ pub enum NetResponse {
     Forwarded(Result<Response, ForwardError>),
     Joined(Result<(), ForwardError>),
     Logs(Result<LogChunk, String>),
+    HeartbeatAck(Result<(), ForwardError>),
     /// The request could not be read or was not allowed.
     Refused(String),
 }

@@ -19,6 +19,7 @@ use shoal_types::{Certificate, EnvelopeVerifier, NodeId};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn, Instrument};
 
+use super::leases::{accept_heartbeat, LeaseTiming, Liveness};
 use super::message::{decode, encode, ForwardError, NetRequest, NetResponse};
 use super::peers::PeerBook;
 
@@ -26,6 +27,8 @@ use super::peers::PeerBook;
 #[derive(Clone)]
 pub struct Server {
     pub raft: Raft<TypeConfig>,
+    pub liveness: Arc<Liveness>,
+    pub timing: LeaseTiming,
     pub home: Home,
     pub identity: Arc<Identity>,
     pub verifier: Arc<EnvelopeVerifier>,
@@ -85,6 +88,18 @@ impl Server {
                 addr,
                 certificate,
             } => NetResponse::Joined(self.join(node_id, addr, certificate).await),
+            NetRequest::Heartbeat { node } => {
+                if self.peers.node_of(&peer) != Some(node.0) {
+                    warn!(%peer, %node, "heartbeat for another node refused");
+                    return NetResponse::Refused(format!("{peer} may not heartbeat for {node}"));
+                }
+                NetResponse::HeartbeatAck(accept_heartbeat(
+                    &self.raft,
+                    &self.liveness,
+                    self.timing,
+                    node,
+                ))
+            }
             NetRequest::Logs {
                 job,
                 attempt,

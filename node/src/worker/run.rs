@@ -7,7 +7,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use shoal_raft_store::{Completion, LeasedJob, Request, Response, StoreView};
 use shoal_types::{
@@ -20,6 +19,7 @@ use tracing::{debug, info, instrument, warn};
 use shoal_supervisor::protocol::LaunchSpec;
 
 use super::launch::{launch, Finished, JobControl, SupervisorCommand};
+use crate::net::leases::LeaderLink;
 use crate::raft::proposer::{ProposeError, Proposer};
 use shoal_home::Home;
 use shoal_home::Identity;
@@ -48,6 +48,8 @@ pub struct Worker {
     pub view: StoreView,
     pub supervisor: SupervisorCommand,
     pub status: watch::Sender<WorkerStatus>,
+    /// Heartbeats to the leader, which gate lease renewals.
+    pub leader: LeaderLink,
 }
 
 /// How many finished attempts may wait for the worker loop.
@@ -59,8 +61,7 @@ impl Worker {
         let slots = self.config.effective_slots();
         let (done_tx, mut done_rx) = mpsc::channel::<Finished>(FINISHED_QUEUE);
         let mut applied = self.view.subscribe();
-        let renew_every = Duration::from_millis((self.config.lease_ms / 4).max(100));
-        let mut tick = tokio::time::interval(renew_every);
+        let mut tick = tokio::time::interval(self.leader.timing.heartbeat_every());
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut running: HashMap<JobId, RunningAttempt> = HashMap::new();
         let mut finished: Vec<Completion> = Vec::new();
@@ -80,6 +81,14 @@ impl Worker {
                 }
                 r = applied.changed() => if r.is_err() { break },
                 _ = tick.tick() => {
+                    // Renew only what the leader still vouches for: no acknowledged
+                    // heartbeat, no renewal, and the supervisors fence themselves.
+                    if !self.leader.heartbeat().await {
+                        if !running.is_empty() {
+                            debug!(running = running.len(), "heartbeat not acknowledged; leases not renewed");
+                        }
+                        continue;
+                    }
                     for (job, r) in running.iter_mut() {
                         if let Err(e) = r.control.renew().await {
                             debug!(job = %job, error = %e, "renewal not delivered");
@@ -278,7 +287,7 @@ impl Worker {
             stdout_path: path("stdout"),
             stderr_path: path("stderr"),
             timeout_ms: spec.timeout_ms,
-            lease_ms: self.config.lease_ms,
+            lease_ms: self.leader.timing.self_fence().as_millis() as u64,
             kill_grace_ms: self.config.kill_grace_ms,
         };
         launch(

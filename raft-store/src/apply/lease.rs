@@ -136,4 +136,24 @@ mod tests {
         assert_eq!(ids(&out[3]), [JobId(1)]);
         assert_eq!(h.view.queued_count().unwrap(), 0);
     }
+
+    #[test]
+    fn nodes_running_lists_each_node_with_work_once() {
+        let h = Harness::new();
+        assert!(h.view.nodes_running().unwrap().is_empty());
+        for _ in 0..4 {
+            h.submit(&h.envelope(0));
+        }
+        for (node, n) in [(u64::MAX, 1), (5, 2), (1, 1)] {
+            h.run(Request::Lease {
+                node: NodeId(node),
+                max_jobs: n,
+                now_ms: 3,
+            });
+        }
+        assert_eq!(
+            h.view.nodes_running().unwrap(),
+            vec![NodeId(1), NodeId(5), NodeId(u64::MAX)]
+        );
+    }
 }
