@@ -49,6 +49,12 @@ impl TestNode {
     }
 
     pub fn start(&mut self) {
+        self.spawn();
+        self.wait_ready();
+    }
+
+    /// Starts `shoal node` without waiting for it to be ready.
+    pub fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -67,7 +73,6 @@ impl TestNode {
             .spawn()
             .expect("spawn shoal node");
         self.child = Some(child);
-        self.wait_ready();
     }
 
     /// Polls `shoal cluster --json` until this node reports itself leader (or, for a
@@ -127,6 +132,20 @@ impl TestNode {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// SIGSTOP or SIGCONT to the node process only.
+    pub fn signal(&self, sig: i32) {
+        if let Some(pid) = self.pid() {
+            unsafe { libc::kill(pid as i32, sig) };
+        }
+    }
+
+    /// This node's id, as `cluster --json` shows it.
+    pub fn node_id(&self) -> String {
+        let v: serde_json::Value =
+            serde_json::from_str(&self.ok(&["cluster", "--json"])).expect("cluster json");
+        v["node_id"].as_str().expect("node_id").to_string()
     }
 
     /// SIGTERM and wait for a clean exit.
@@ -199,4 +218,77 @@ pub fn stderr(o: &Output) -> String {
 
 pub fn code(o: &Output) -> i32 {
     o.status.code().unwrap_or(-1)
+}
+
+/// A TCP port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// `n` nodes on 127.0.0.1: the first creates the cluster, the others join it with
+/// its bundle and `--bootstrap` to it. Returns once every node is a member.
+pub fn cluster(n: usize, slots: u32) -> Vec<TestNode> {
+    cluster_with(n, slots, |_| {})
+}
+
+/// [`cluster`], with `tweak` applied to every node's shoal.toml before it starts.
+pub fn cluster_with(n: usize, slots: u32, tweak: impl Fn(&Path)) -> Vec<TestNode> {
+    let mut nodes = Vec::with_capacity(n);
+    let port0 = free_port();
+    let mut first = TestNode::new(slots);
+    let out = shoal_in(&first.home, &["init"]);
+    assert!(out.status.success(), "init: {}", stderr(&out));
+    tweak(&first.home.join("shoal.toml"));
+    first.node_args = vec![
+        "--no-mdns".into(),
+        "--listen".into(),
+        format!("/ip4/127.0.0.1/tcp/{port0}"),
+    ];
+    first.start();
+    let bundle = first.home.join("cluster.bundle");
+    nodes.push(first);
+    for _ in 1..n {
+        nodes.push(join(&bundle, port0, slots, &tweak));
+    }
+    nodes
+}
+
+/// A node that joins the cluster of `bundle` through the node at `port0`;
+/// `tweak` may edit its shoal.toml before it starts.
+pub fn join(bundle: &Path, port0: u16, slots: u32, tweak: impl FnOnce(&Path)) -> TestNode {
+    let mut node = TestNode::new(slots);
+    let out = shoal_in(
+        &node.home,
+        &["init", "--join", bundle.to_str().expect("utf8 path")],
+    );
+    assert!(out.status.success(), "init --join: {}", stderr(&out));
+    tweak(&node.home.join("shoal.toml"));
+    node.node_args = vec![
+        "--no-mdns".into(),
+        "--listen".into(),
+        format!("/ip4/127.0.0.1/tcp/{}", free_port()),
+        "--bootstrap".into(),
+        format!("/ip4/127.0.0.1/tcp/{port0}"),
+    ];
+    node.expect_leader = false;
+    node.start();
+    node
+}
+
+/// `shoal cluster --json` of `node`.
+pub fn cluster_json(node: &TestNode) -> serde_json::Value {
+    serde_json::from_str(&node.ok(&["cluster", "--json"])).expect("cluster json")
+}
+
+/// Polls `check` every 50 ms until it returns true; panics with `what` after `limit`.
+pub fn eventually(limit: Duration, what: &str, mut check: impl FnMut() -> bool) -> Duration {
+    let t0 = Instant::now();
+    while !check() {
+        assert!(t0.elapsed() < limit, "not within {limit:?}: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    t0.elapsed()
 }

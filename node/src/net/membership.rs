@@ -71,6 +71,7 @@ impl Membership {
 
     async fn step(&self) {
         let m = self.raft.metrics().borrow().clone();
+        self.learn_members(&m).await;
         let recorded = m
             .membership_config
             .membership()
@@ -103,6 +104,22 @@ impl Membership {
         }
         if leading {
             self.autopilot(&m).await;
+        }
+    }
+
+    /// Every member's peer id and addresses, so any node can reach any other (for
+    /// forwarding and job output), not only those it happens to be connected to.
+    async fn learn_members(&self, m: &RaftMetrics<u64, openraft::BasicNode>) {
+        for (id, node) in m.membership_config.membership().nodes() {
+            if *id == self.node_id {
+                continue;
+            }
+            if let Some((peer, addrs)) = addr::decode(&node.addr) {
+                self.peers.learn(*id, peer);
+                if !addrs.is_empty() {
+                    let _ = self.p2p.add_addresses(peer, addrs).await;
+                }
+            }
         }
     }
 

@@ -1,0 +1,272 @@
+//! Several `shoal node` processes on 127.0.0.1 forming one cluster over libp2p:
+//! joining, work spread over nodes, output fetched across nodes, a stopped worker's
+//! job moving elsewhere, leader failover, voter replacement, a foreign node refused.
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use common::{cluster, cluster_json, cluster_with, code, eventually, join, TestNode};
+
+fn voters(n: &TestNode) -> Vec<String> {
+    cluster_json(n)["voters"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn leader_of(n: &TestNode) -> Option<String> {
+    cluster_json(n)["leader"].as_str().map(String::from)
+}
+
+fn marker_processes(marker: &str) -> usize {
+    let out = std::process::Command::new("pgrep")
+        .args(["-f", marker])
+        .output()
+        .expect("pgrep");
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
+#[test]
+fn three_nodes_share_work_and_read_each_others_output() {
+    let nodes = cluster(3, 2);
+    eventually(Duration::from_secs(30), "3 voters", || {
+        voters(&nodes[0]).len() == 3
+    });
+
+    let ids: Vec<u64> = (0..12)
+        .map(|_| nodes[2].submit(&["--shell", "echo out-$SHOAL_JOB_ID; sleep 0.2"]))
+        .collect();
+    let mut args = vec!["wait".to_string(), "--timeout".into(), "60s".into()];
+    args.extend(ids.iter().map(|i| i.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    nodes[1].ok(&args);
+
+    let ran_on: Vec<String> = ids
+        .iter()
+        .map(|id| nodes[0].status(*id)["node"].as_str().unwrap().to_string())
+        .collect();
+    let distinct: HashSet<&String> = ran_on.iter().collect();
+    assert!(
+        distinct.len() >= 2,
+        "all 12 jobs ran on one node: {ran_on:?}"
+    );
+
+    // Every node prints every job's output, wherever it ran.
+    let first = nodes[0].node_id();
+    let (id, _) = ids
+        .iter()
+        .zip(&ran_on)
+        .find(|(_, n)| **n != first)
+        .expect("a job that ran on another node");
+    for n in &nodes {
+        assert_eq!(n.ok(&["logs", &id.to_string()]), format!("out-{id}\n"));
+    }
+}
+
+#[test]
+fn a_stopped_workers_job_runs_elsewhere_and_never_beside_itself() {
+    let nodes = cluster(3, 1);
+    eventually(Duration::from_secs(30), "3 voters", || {
+        voters(&nodes[0]).len() == 3
+    });
+    let leader = leader_of(&nodes[0]).expect("leader");
+    let marker = format!("shoal-stop-marker-{}", std::process::id());
+    let trace = nodes[0].dir.path().join("trace");
+    let cmd = format!(
+        "echo \"$SHOAL_JOB_ID $SHOAL_ATTEMPT $SHOAL_NODE_ID\" >> {}; sleep 30; : {marker}",
+        trace.display()
+    );
+    let ids: Vec<u64> = (0..3)
+        .map(|_| nodes[0].submit(&["--shell", &cmd]))
+        .collect();
+    eventually(Duration::from_secs(30), "three attempts running", || {
+        std::fs::read_to_string(&trace)
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+            == 3
+    });
+
+    // Stop a worker that is not the leader, with its job running.
+    let (victim, victim_id) = nodes
+        .iter()
+        .map(|n| (n, n.node_id()))
+        .find(|(_, id)| *id != leader)
+        .expect("a follower");
+    let job = *ids
+        .iter()
+        .find(|id| nodes[0].status(**id)["node"] == victim_id.as_str())
+        .expect("a job on the follower");
+    let t0 = Instant::now();
+    victim.signal(libc::SIGSTOP);
+    // Free a slot elsewhere for the job to move to.
+    let other = *ids.iter().find(|id| **id != job).unwrap();
+    nodes[0].ok(&["cancel", &other.to_string()]);
+
+    let moved = eventually(Duration::from_secs(20), "the job's second attempt", || {
+        std::fs::read_to_string(&trace)
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.starts_with(&format!("{job} 2 ")))
+    });
+    eprintln!("stopped worker's job re-ran elsewhere after {moved:?}");
+    assert!(
+        t0.elapsed() < Duration::from_secs(10),
+        "took {:?} (target: 10 s)",
+        t0.elapsed()
+    );
+    // The stopped node's supervisor killed the first attempt before the second began:
+    // one copy of the job (plus the third job) runs, never two of it.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        marker_processes(&marker),
+        2,
+        "expected the second attempt and the untouched third job only"
+    );
+
+    victim.signal(libc::SIGCONT);
+    eventually(
+        Duration::from_secs(20),
+        "the stale completion refused",
+        || victim.log().contains("completion refused"),
+    );
+    let s = nodes[0].status(job);
+    assert_eq!(s["attempts"][0]["fail_reason"], "lost", "{s}");
+    assert_eq!(s["state"], "running");
+    nodes[0].ok(&["cancel", &job.to_string()]);
+}
+
+#[test]
+fn leader_kill_9_loses_no_acknowledged_job() {
+    let mut nodes = cluster(3, 2);
+    eventually(Duration::from_secs(30), "3 voters", || {
+        voters(&nodes[0]).len() == 3
+    });
+    let leader = leader_of(&nodes[0]).expect("leader");
+    let li = nodes.iter().position(|n| n.node_id() == leader).unwrap();
+    let fi = (li + 1) % 3;
+
+    let mut acked = Vec::new();
+    let mut last_ack = Instant::now();
+    let mut longest_gap = Duration::ZERO;
+    let start = Instant::now();
+    let mut killed = false;
+    while start.elapsed() < Duration::from_secs(8) {
+        if !killed && start.elapsed() > Duration::from_secs(2) {
+            nodes[li].kill9();
+            killed = true;
+        }
+        let out = nodes[fi].shoal(&["submit", "--", "true"]);
+        if out.status.success() {
+            let id: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+            acked.push(id);
+            longest_gap = longest_gap.max(last_ack.elapsed());
+            last_ack = Instant::now();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!(
+        "{} acks; longest gap between acks: {longest_gap:?}",
+        acked.len()
+    );
+    assert!(
+        longest_gap < Duration::from_secs(10),
+        "acks stopped for {longest_gap:?}"
+    );
+    let survivor = &nodes[fi];
+    let mut args = vec!["wait".to_string(), "--timeout".into(), "60s".into()];
+    args.extend(acked.iter().map(|i| i.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    survivor.ok(&args);
+}
+
+#[test]
+fn an_unreachable_voter_is_replaced_by_a_learner() {
+    let grace = |toml: &std::path::Path| {
+        let t = std::fs::read_to_string(toml).unwrap();
+        assert!(t.contains("voter_grace_ms = 30000"), "{t}");
+        std::fs::write(
+            toml,
+            t.replace("voter_grace_ms = 30000", "voter_grace_ms = 2000"),
+        )
+        .unwrap();
+    };
+    let mut nodes = cluster_with(3, 1, grace);
+    eventually(Duration::from_secs(30), "3 voters", || {
+        voters(&nodes[0]).len() == 3
+    });
+    let bundle = nodes[0].home.join("cluster.bundle");
+    let port0: u16 = nodes[0].node_args[2]
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let fourth = join(&bundle, port0, 1, grace);
+    let fourth_id = fourth.node_id();
+    eventually(
+        Duration::from_secs(30),
+        "the fourth node as a learner",
+        || {
+            cluster_json(&nodes[0])["learners"]
+                .as_array()
+                .is_some_and(|l| l.iter().any(|x| x == fourth_id.as_str()))
+        },
+    );
+
+    let leader = leader_of(&nodes[0]).expect("leader");
+    let vi = nodes.iter().position(|n| n.node_id() != leader).unwrap();
+    let dead = nodes[vi].node_id();
+    nodes[vi].kill9();
+    let alive = nodes.iter().find(|n| n.pid().is_some()).unwrap();
+    let took = eventually(Duration::from_secs(60), "the dead voter replaced", || {
+        let v = voters(alive);
+        v.len() == 3 && v.contains(&fourth_id) && !v.contains(&dead)
+    });
+    eprintln!("voter replaced {took:?} after kill -9 (grace 2 s)");
+}
+
+#[test]
+fn a_node_of_another_cluster_cannot_join_or_submit() {
+    let nodes = cluster(1, 1);
+    let port0: u16 = nodes[0].node_args[2]
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // A bundle of some other cluster, joined by a node pointed at ours.
+    let other = TestNode::new(1);
+    assert_eq!(code(&other.shoal(&["init"])), 0);
+    let mut stranger = TestNode::new(1);
+    let bundle = other.home.join("cluster.bundle");
+    let out = stranger.shoal(&["init", "--join", bundle.to_str().unwrap()]);
+    assert_eq!(code(&out), 0);
+    stranger.node_args = vec![
+        "--no-mdns".into(),
+        "--listen".into(),
+        format!("/ip4/127.0.0.1/tcp/{}", common::free_port()),
+        "--bootstrap".into(),
+        format!("/ip4/127.0.0.1/tcp/{port0}"),
+    ];
+    stranger.expect_leader = false;
+    // It never becomes ready; start it without waiting.
+    stranger.spawn();
+    eventually(
+        Duration::from_secs(10),
+        "the stranger refused at hello",
+        || nodes[0].log().contains("refused at hello"),
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let c = cluster_json(&nodes[0]);
+    assert_eq!(c["voters"].as_array().unwrap().len(), 1, "{c}");
+    assert!(c["learners"].as_array().unwrap().is_empty(), "{c}");
+    let out = stranger.shoal(&["submit", "--", "true"]);
+    assert_ne!(code(&out), 0, "a stranger's submit was accepted");
+    assert_eq!(cluster_json(&stranger)["leader"], serde_json::Value::Null);
+}
