@@ -91,6 +91,9 @@ pub struct NodeArgs {
     /// Do not look for nodes on the local network with mDNS
     #[arg(long)]
     pub no_mdns: bool,
+    /// A label shown in `shoal nodes`, e.g. gpu or zone=eu-1 (repeatable)
+    #[arg(long = "label", value_name = "LABEL")]
+    pub labels: Vec<String>,
     /// With no home yet: join the cluster of this bundle instead of creating a new
     /// cluster (what a cloud image carries)
     #[arg(long, value_name = "BUNDLE", env = "SHOAL_BUNDLE")]

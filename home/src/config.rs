@@ -46,6 +46,9 @@ pub struct NodeConfig {
     /// Find other nodes of the cluster on the local network.
     #[serde(default = "default_true")]
     pub mdns: bool,
+    /// Free-form labels shown in `shoal nodes` (e.g. `gpu`, `zone=eu-1`).
+    #[serde(default)]
+    pub labels: Vec<String>,
     /// A voter unreachable this long is replaced by a healthy learner.
     #[serde(default = "default_voter_grace_ms")]
     pub voter_grace_ms: u64,
@@ -89,6 +92,8 @@ pub struct Overrides {
     /// Added to the file's bootstrap addresses.
     pub bootstrap: Vec<String>,
     pub no_mdns: bool,
+    /// Added to the file's labels.
+    pub labels: Vec<String>,
 }
 
 impl NodeConfig {
@@ -106,6 +111,7 @@ impl NodeConfig {
             listen: default_listen(),
             bootstrap: Vec::new(),
             mdns: true,
+            labels: Vec::new(),
             voter_grace_ms: default_voter_grace_ms(),
         }
     }
@@ -139,6 +145,11 @@ impl NodeConfig {
         }
         if o.no_mdns {
             self.mdns = false;
+        }
+        for l in &o.labels {
+            if !self.labels.contains(l) {
+                self.labels.push(l.clone());
+            }
         }
         self
     }

@@ -15,6 +15,7 @@ use shoal_home::{init_genesis, init_join, Home, HomeError, Identity, NodeConfig,
 
 use crate::api::{self, AppState};
 use crate::error::FatalError;
+use crate::net::adverts::{AdvertTable, Publisher};
 use crate::net::leases::{LapseWatch, LeaderLink, LeaseTiming, Liveness};
 use crate::net::membership::Membership;
 use crate::net::peers::PeerBook;
@@ -104,8 +105,10 @@ async fn run_loaded(
     ));
     let timing = LeaseTiming::from_lease_ms(config.lease_ms);
     let liveness = Arc::new(Liveness::default());
+    let adverts = AdvertTable::default();
     let server = Server {
         raft: raft.clone(),
+        adverts: adverts.clone(),
         liveness: liveness.clone(),
         timing,
         home: home.clone(),
@@ -151,6 +154,15 @@ async fn run_loaded(
         status: status_tx,
     };
     let worker_task = tokio::spawn(worker.run(stop_rx.clone()).in_current_span());
+    let publisher = Publisher {
+        node: identity.node_id,
+        raft: raft.clone(),
+        p2p: p2p.clone(),
+        worker: status_rx.clone(),
+        labels: config.labels.clone(),
+        table: adverts.clone(),
+    };
+    tokio::spawn(publisher.run(stop_rx.clone()).in_current_span());
     let state = AppState {
         identity: identity.clone(),
         verifier,
@@ -159,6 +171,7 @@ async fn run_loaded(
         submits: SubmitBatcher::start(proposer.clone(), api::ELECTION_PATIENCE),
         p2p: p2p.clone(),
         peers: peers.clone(),
+        adverts,
         proposer,
         view,
         worker: status_rx,

@@ -205,10 +205,22 @@ pub struct ClusterStatus {
 pub struct NodeStatus {
     pub id: String,
     pub addrs: Vec<String>,
+    /// leader, follower, learner (raft), or none (not a member yet).
     pub raft_role: String,
+    /// An advert arrived within the last few seconds (always true for this node).
     pub alive: bool,
     pub slots: u32,
     pub slots_free: u32,
+    #[serde(default)]
+    pub cpus: u32,
+    #[serde(default)]
+    pub memory_mb: u64,
+    #[serde(default)]
+    pub load1: f64,
+    #[serde(default)]
+    pub labels: Vec<String>,
+    #[serde(default)]
+    pub version: String,
 }
 
 /// Machine-readable error kinds of the API.

@@ -46,6 +46,7 @@ async fn run(home: Home, args: NodeArgs) -> i32 {
             listen: (!args.listen.is_empty()).then_some(args.listen),
             bootstrap: args.bootstrap,
             no_mdns: args.no_mdns,
+            labels: args.labels,
         },
         supervisor: SupervisorCommand::beside(&exe),
         init_if_missing: true,

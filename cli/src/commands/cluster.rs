@@ -42,6 +42,17 @@ pub async fn nodes(home: &Home, a: JsonArgs) -> Result<i32, CliError> {
                 n.raft_role.clone(),
                 if n.alive { "yes".into() } else { "no".into() },
                 format!("{}/{}", n.slots_free, n.slots),
+                format!("{:.2}", n.load1),
+                if n.labels.is_empty() {
+                    "-".into()
+                } else {
+                    n.labels.join(",")
+                },
+                if n.version.is_empty() {
+                    "-".into()
+                } else {
+                    n.version.clone()
+                },
                 if n.addrs.is_empty() {
                     "-".into()
                 } else {
@@ -52,7 +63,19 @@ pub async fn nodes(home: &Home, a: JsonArgs) -> Result<i32, CliError> {
         .collect();
     print!(
         "{}",
-        table::render(&["ID", "ROLE", "ALIVE", "FREE/SLOTS", "ADDRS"], &rows)
+        table::render(
+            &[
+                "ID",
+                "ROLE",
+                "ALIVE",
+                "FREE/SLOTS",
+                "LOAD",
+                "LABELS",
+                "VERSION",
+                "ADDRS"
+            ],
+            &rows
+        )
     );
     Ok(exit_code::OK)
 }

@@ -1,12 +1,17 @@
-//! `GET /v1/cluster` and `GET /v1/nodes`: raft membership and node capacity.
+//! `GET /v1/cluster` and `GET /v1/nodes`: raft membership, and the node table from
+//! membership and gossip adverts.
 
 use axum::extract::State;
 use axum::Json;
-use openraft::ServerState;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
 use shoal_types::api::{ClusterStatus, NodeStatus};
 use shoal_types::NodeId;
 
 use super::AppState;
+use crate::net::addr;
+use crate::net::adverts::{Advert, ALIVE_FOR};
 
 fn node_name(id: u64) -> String {
     NodeId(id).to_string()
@@ -26,22 +31,58 @@ pub async fn cluster(State(s): State<AppState>) -> Json<ClusterStatus> {
     })
 }
 
+/// Every node the membership or the gossip knows, with its latest advert.
 pub async fn nodes(State(s): State<AppState>) -> Json<Vec<NodeStatus>> {
-    let role = match s.raft.metrics().borrow().state {
-        ServerState::Leader => "leader",
-        ServerState::Follower => "follower",
-        ServerState::Candidate => "candidate",
-        ServerState::Learner => "learner",
-        ServerState::Shutdown => "shutdown",
-    };
-    let w = *s.worker.borrow();
-    // Only this node until peers exist; addresses arrive with the p2p transport.
-    Json(vec![NodeStatus {
-        id: s.identity.node_id.to_string(),
-        addrs: Vec::new(),
-        raft_role: role.to_string(),
-        alive: true,
-        slots: w.slots,
-        slots_free: w.slots.saturating_sub(w.running),
-    }])
+    let m = s.raft.metrics().borrow().clone();
+    let membership = m.membership_config.membership();
+    let voters: BTreeSet<u64> = membership.voter_ids().collect();
+    let adverts: BTreeMap<u64, (Advert, Duration)> = s
+        .adverts
+        .all()
+        .into_iter()
+        .map(|(a, age)| (a.node.0, (a, age)))
+        .collect();
+    let mut ids: BTreeSet<u64> = membership.nodes().map(|(id, _)| *id).collect();
+    ids.extend(adverts.keys());
+    ids.insert(s.identity.node_id.0);
+    let rows = ids
+        .into_iter()
+        .map(|id| {
+            let role = if m.current_leader == Some(id) {
+                "leader"
+            } else if voters.contains(&id) {
+                "follower"
+            } else if membership.get_node(&id).is_some() {
+                "learner"
+            } else {
+                "none"
+            };
+            let advert = adverts.get(&id);
+            let addrs = match advert {
+                Some((a, _)) => a.addrs.clone(),
+                None => membership
+                    .get_node(&id)
+                    .and_then(|n| addr::decode(&n.addr))
+                    .map(|(_, a)| a.iter().map(|x| x.to_string()).collect())
+                    .unwrap_or_default(),
+            };
+            let alive =
+                id == s.identity.node_id.0 || advert.is_some_and(|(_, age)| *age < ALIVE_FOR);
+            let a = advert.map(|(a, _)| a.clone());
+            NodeStatus {
+                id: node_name(id),
+                addrs,
+                raft_role: role.to_string(),
+                alive,
+                slots: a.as_ref().map_or(0, |a| a.slots),
+                slots_free: a.as_ref().map_or(0, |a| a.slots_free),
+                cpus: a.as_ref().map_or(0, |a| a.cpus),
+                memory_mb: a.as_ref().map_or(0, |a| a.memory_mb),
+                load1: a.as_ref().map_or(0.0, |a| a.load1),
+                labels: a.as_ref().map(|a| a.labels.clone()).unwrap_or_default(),
+                version: a.map(|a| a.version).unwrap_or_default(),
+            }
+        })
+        .collect();
+    Json(rows)
 }

@@ -7,6 +7,7 @@ use shoal_raft_store::{StoreView, TypeConfig};
 use shoal_types::EnvelopeVerifier;
 use tokio::sync::watch;
 
+use crate::net::adverts::AdvertTable;
 use crate::net::peers::PeerBook;
 use crate::raft::proposer::Proposer;
 use crate::raft::submit_batcher::SubmitBatcher;
@@ -30,6 +31,8 @@ pub struct AppState {
     /// For reaching other nodes (job output).
     pub p2p: P2pHandle,
     pub peers: PeerBook,
+    /// The latest advert of every node (for `nodes`).
+    pub adverts: AdvertTable,
     pub view: StoreView,
     pub worker: watch::Receiver<WorkerStatus>,
 }

@@ -7,6 +7,7 @@
 //! through a `P2pHandle` and handles the events it emits.
 
 pub mod addr;
+pub mod adverts;
 pub mod leases;
 pub mod logs;
 pub mod membership;

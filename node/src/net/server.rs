@@ -19,6 +19,7 @@ use shoal_types::{Certificate, EnvelopeVerifier, NodeId};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn, Instrument};
 
+use super::adverts::AdvertTable;
 use super::leases::{accept_heartbeat, LeaseTiming, Liveness};
 use super::message::{decode, encode, ForwardError, NetRequest, NetResponse};
 use super::peers::PeerBook;
@@ -27,6 +28,7 @@ use super::peers::PeerBook;
 #[derive(Clone)]
 pub struct Server {
     pub raft: Raft<TypeConfig>,
+    pub adverts: AdvertTable,
     pub liveness: Arc<Liveness>,
     pub timing: LeaseTiming,
     pub home: Home,
@@ -63,7 +65,7 @@ impl Server {
                         .in_current_span(),
                     );
                 }
-                P2pEvent::Gossip { .. } => {}
+                P2pEvent::Gossip { from, body } => self.adverts.receive(&self.peers, from, &body),
             }
         }
     }
