@@ -47,6 +47,10 @@ pub enum Command {
     Cancel(CancelArgs),
     /// Release held jobs (submitted with --hold) so they can run.
     Release(ReleaseArgs),
+    /// Stop a node taking new work; its running jobs finish (default: this node).
+    Drain(DrainArgs),
+    /// Let a drained node take work again (default: this node).
+    Undrain(DrainArgs),
     /// Show raft state: leader, voters, learners, term, last applied index.
     Cluster(JsonArgs),
     /// Show the nodes of the cluster with their raft role and slots.
@@ -185,6 +189,16 @@ pub struct LogsArgs {
 pub struct CancelArgs {
     #[arg(required = true, value_name = "ID")]
     pub ids: Vec<JobId>,
+}
+
+#[derive(Debug, Args)]
+pub struct DrainArgs {
+    /// The node's id, as `shoal nodes` shows it [default: this node]
+    #[arg(value_name = "NODE")]
+    pub node: Option<String>,
+    /// Print JSON for scripts
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -259,3 +259,27 @@ fn concurrent_submits_each_get_their_own_job() {
     expected.sort();
     assert_eq!(names, expected);
 }
+
+#[test]
+fn a_drained_node_takes_no_work_until_undrained() {
+    let n = TestNode::started(1);
+    assert!(n.ok(&["drain"]).contains("drained"));
+    let nodes: serde_json::Value = serde_json::from_str(&n.ok(&["nodes", "--json"])).unwrap();
+    assert_eq!(nodes[0]["drained"], true, "{nodes}");
+    let id = n.submit(&["--", "true"]).to_string();
+    let waited = n.shoal(&["wait", "--timeout", "1s", &id]);
+    assert_eq!(code(&waited), 7, "a drained node ran a job");
+    assert_eq!(n.status(id.parse().unwrap())["state"], "queued");
+    assert!(n.ok(&["undrain"]).contains("undrained"));
+    assert_eq!(
+        n.ok(&["wait", "--timeout", "20s", &id]).trim(),
+        format!("{id} succeeded (exit 0)")
+    );
+    let bad = n.shoal(&["drain", "not-a-node"]);
+    assert_ne!(code(&bad), 0);
+    assert!(
+        common::stderr(&bad).contains("not a node id"),
+        "{}",
+        common::stderr(&bad)
+    );
+}

@@ -37,6 +37,11 @@ pub enum Request {
         ids: Vec<JobId>,
         now_ms: u64,
     },
+    /// A drained node takes no new work (its running jobs finish); undrain reverses it.
+    SetDrain {
+        node: NodeId,
+        drained: bool,
+    },
     /// Held jobs become Queued (in their place by priority and id).
     Release {
         ids: Vec<JobId>,
@@ -100,6 +105,10 @@ pub enum Response {
     },
     Released {
         results: Vec<(JobId, ReleaseOutcome)>,
+    },
+    /// `changed` is false if the node already was in that state.
+    DrainSet {
+        changed: bool,
     },
     Requeued {
         ids: Vec<JobId>,

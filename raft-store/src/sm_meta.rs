@@ -1,5 +1,8 @@
 //! The state machine's own metadata in the `sm_meta` column family: last applied log
-//! id, last membership, next job id and the number of queued jobs, one key each.
+//! id, last membership, next job id, the number of queued jobs and the drained nodes,
+//! one key each.
+
+use std::collections::BTreeSet;
 
 use openraft::{BasicNode, LogId, StoredMembership};
 use rocksdb::{WriteBatch, DB};
@@ -13,6 +16,7 @@ pub const KEY_LAST_MEMBERSHIP: &[u8] = b"last_membership";
 pub const KEY_NEXT_JOB_ID: &[u8] = b"next_job_id";
 pub const KEY_QUEUED: &[u8] = b"queued_count";
 pub const KEY_SNAPSHOT: &[u8] = b"snapshot";
+pub const KEY_DRAINED: &[u8] = b"drained";
 
 /// The metadata fields, loaded at the start of an apply and written with its batch.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,6 +26,8 @@ pub struct SmMeta {
     /// The id the next accepted submission gets (ids start at 1).
     pub next_job_id: u64,
     pub queued: u64,
+    /// Nodes that take no new work (`shoal drain`).
+    pub drained: BTreeSet<u64>,
 }
 
 impl Default for SmMeta {
@@ -31,6 +37,7 @@ impl Default for SmMeta {
             last_membership: StoredMembership::default(),
             next_job_id: 1,
             queued: 0,
+            drained: BTreeSet::new(),
         }
     }
 }
@@ -57,6 +64,7 @@ impl SmMeta {
                 .unwrap_or(d.last_membership),
             next_job_id: get(db, KEY_NEXT_JOB_ID, "next job id")?.unwrap_or(d.next_job_id),
             queued: get(db, KEY_QUEUED, "queued count")?.unwrap_or(d.queued),
+            drained: get(db, KEY_DRAINED, "drained nodes")?.unwrap_or(d.drained),
         })
     }
 
@@ -79,6 +87,7 @@ impl SmMeta {
             encode("next job id", &self.next_job_id)?,
         );
         batch.put_cf(h, KEY_QUEUED, encode("queued count", &self.queued)?);
+        batch.put_cf(h, KEY_DRAINED, encode("drained nodes", &self.drained)?);
         Ok(())
     }
 }

@@ -3,6 +3,7 @@
 //! families and reloads them, rebuilding the indexes. The current snapshot (meta and
 //! bytes) is kept in `sm_meta` so it survives restarts.
 
+use std::collections::BTreeSet;
 use std::io::Cursor;
 use std::sync::Arc;
 
@@ -20,7 +21,7 @@ use crate::db::{
     cf, rocks_err, CF_BY_STATE, CF_JOBS, CF_NONCES, CF_QUEUE, CF_RUNNING, CF_SM_META, SM_CFS,
 };
 use crate::sm_meta::{
-    SmMeta, KEY_LAST_APPLIED, KEY_LAST_MEMBERSHIP, KEY_NEXT_JOB_ID, KEY_SNAPSHOT,
+    SmMeta, KEY_DRAINED, KEY_LAST_APPLIED, KEY_LAST_MEMBERSHIP, KEY_NEXT_JOB_ID, KEY_SNAPSHOT,
 };
 use crate::{jobs, keys, StoreError, TypeConfig};
 
@@ -30,6 +31,8 @@ struct SnapshotPayload {
     last_applied: Option<LogId<u64>>,
     last_membership: StoredMembership<u64, BasicNode>,
     next_job_id: u64,
+    #[serde(default)]
+    drained: BTreeSet<u64>,
     jobs: Vec<JobRecord>,
     nonces: Vec<NonceEntry>,
 }
@@ -77,6 +80,10 @@ impl SnapshotBuilder {
             Some(b) => decode("next job id", &b)?,
             None => d.next_job_id,
         };
+        let drained = match field(KEY_DRAINED)? {
+            Some(b) => decode("drained nodes", &b)?,
+            None => d.drained,
+        };
         let mut jobs = Vec::new();
         for item in snap.iterator_cf(cf(db, CF_JOBS)?, IteratorMode::Start) {
             let (_, v) = item.map_err(|e| rocks_err(db, e))?;
@@ -101,6 +108,7 @@ impl SnapshotBuilder {
             last_applied,
             last_membership,
             next_job_id,
+            drained,
             jobs,
             nonces,
         };
@@ -163,6 +171,7 @@ pub(crate) fn install(
         last_membership: meta.last_membership.clone(),
         next_job_id: payload.next_job_id,
         queued: 0,
+        drained: payload.drained.clone(),
     };
     for rec in &payload.jobs {
         batch.put_cf(

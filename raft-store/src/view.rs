@@ -161,6 +161,14 @@ impl StoreView {
         Ok(out)
     }
 
+    /// Nodes that take no new work.
+    pub fn drained(&self) -> Result<std::collections::BTreeSet<u64>, StoreError> {
+        Ok(
+            crate::sm_meta::get(&self.db, crate::sm_meta::KEY_DRAINED, "drained nodes")?
+                .unwrap_or_default(),
+        )
+    }
+
     /// The index of the last applied log entry, if any.
     pub fn last_applied(&self) -> Option<u64> {
         self.applied.get()

@@ -7,6 +7,7 @@
 //! - `GET /v1/jobs/{id}/logs?stream=stdout|stderr` -> raw bytes
 //! - `POST /v1/cancel` [`CancelRequest`] -> [`CancelResponse`]
 //! - `POST /v1/release` [`ReleaseRequest`] -> [`ReleaseResponse`]
+//! - `POST /v1/drain` [`DrainRequest`] -> [`DrainResponse`]
 //! - `GET /v1/cluster` -> [`ClusterStatus`]; `GET /v1/nodes` -> `[NodeStatus]`
 //!
 //! Errors come back with a non-2xx status and an [`ApiError`] body.
@@ -134,6 +135,24 @@ pub struct LogsQuery {
     pub stream: Option<LogStream>,
 }
 
+/// `POST /v1/drain`: a node stops (or resumes) taking new work.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DrainRequest {
+    /// The node's id (16 hex digits, as `shoal nodes` shows it); absent: the node
+    /// that serves the request.
+    #[serde(default)]
+    pub node: Option<String>,
+    pub drained: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DrainResponse {
+    pub node: String,
+    pub drained: bool,
+    /// False if it already was in that state.
+    pub changed: bool,
+}
+
 /// `POST /v1/release`: held jobs to make runnable.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReleaseRequest {
@@ -221,6 +240,9 @@ pub struct NodeStatus {
     pub labels: Vec<String>,
     #[serde(default)]
     pub version: String,
+    /// Takes no new work (`shoal drain`).
+    #[serde(default)]
+    pub drained: bool,
 }
 
 /// Machine-readable error kinds of the API.

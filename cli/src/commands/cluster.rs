@@ -1,10 +1,10 @@
 //! `shoal cluster` and `shoal nodes`: raft state and the node table.
 
 use shoal_home::Home;
-use shoal_types::api::{ClusterStatus, NodeStatus};
+use shoal_types::api::{ClusterStatus, DrainRequest, DrainResponse, NodeStatus};
 use shoal_types::exit_code;
 
-use crate::args::JsonArgs;
+use crate::args::{DrainArgs, JsonArgs};
 use crate::client;
 use crate::error::CliError;
 use crate::output::{self, table};
@@ -42,6 +42,7 @@ pub async fn nodes(home: &Home, a: JsonArgs) -> Result<i32, CliError> {
                 n.raft_role.clone(),
                 if n.alive { "yes".into() } else { "no".into() },
                 format!("{}/{}", n.slots_free, n.slots),
+                if n.drained { "yes".into() } else { "-".into() },
                 format!("{:.2}", n.load1),
                 if n.labels.is_empty() {
                     "-".into()
@@ -77,5 +78,30 @@ pub async fn nodes(home: &Home, a: JsonArgs) -> Result<i32, CliError> {
             &rows
         )
     );
+    Ok(exit_code::OK)
+}
+
+/// `shoal drain [NODE]` and `shoal undrain [NODE]`.
+pub async fn drain(home: &Home, a: DrainArgs, drained: bool) -> Result<i32, CliError> {
+    let r: DrainResponse = client::for_home(home)?
+        .post(
+            "/v1/drain",
+            &DrainRequest {
+                node: a.node,
+                drained,
+            },
+        )
+        .await?;
+    if a.json {
+        output::json(&r)?;
+        return Ok(exit_code::OK);
+    }
+    let what = match (drained, r.changed) {
+        (true, true) => "drained: it finishes its running jobs and takes no new ones",
+        (true, false) => "was already drained",
+        (false, true) => "undrained: it takes new work again",
+        (false, false) => "was not drained",
+    };
+    output::line(&format!("node {} {what}", r.node))?;
     Ok(exit_code::OK)
 }

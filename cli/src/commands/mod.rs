@@ -30,6 +30,8 @@ pub async fn run(cli: Cli) -> Result<i32, CliError> {
         Command::Logs(a) => logs::run(&home, a).await,
         Command::Cancel(a) => cancel::run(&home, a).await,
         Command::Release(a) => release::run(&home, a).await,
+        Command::Drain(a) => cluster::drain(&home, a, true).await,
+        Command::Undrain(a) => cluster::drain(&home, a, false).await,
         Command::Cluster(a) => cluster::cluster(&home, a).await,
         Command::Nodes(a) => cluster::nodes(&home, a).await,
         // Handled by the entry point before the runtime starts.

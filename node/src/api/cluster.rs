@@ -6,10 +6,13 @@ use axum::Json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use shoal_types::api::{ClusterStatus, NodeStatus};
+use shoal_raft_store::{Request, Response};
+use shoal_types::api::{ClusterStatus, DrainRequest, DrainResponse, NodeStatus};
 use shoal_types::NodeId;
 
+use super::jobs::{propose_error, ELECTION_PATIENCE};
 use super::AppState;
+use crate::error::ApiError;
 use crate::net::addr;
 use crate::net::adverts::{Advert, ALIVE_FOR};
 
@@ -42,6 +45,7 @@ pub async fn nodes(State(s): State<AppState>) -> Json<Vec<NodeStatus>> {
         .into_iter()
         .map(|(a, age)| (a.node.0, (a, age)))
         .collect();
+    let drained = s.view.drained().unwrap_or_default();
     let mut ids: BTreeSet<u64> = membership.nodes().map(|(id, _)| *id).collect();
     ids.extend(adverts.keys());
     ids.insert(s.identity.node_id.0);
@@ -81,8 +85,52 @@ pub async fn nodes(State(s): State<AppState>) -> Json<Vec<NodeStatus>> {
                 load1: a.as_ref().map_or(0.0, |a| a.load1),
                 labels: a.as_ref().map(|a| a.labels.clone()).unwrap_or_default(),
                 version: a.map(|a| a.version).unwrap_or_default(),
+                drained: drained.contains(&id),
             }
         })
         .collect();
     Json(rows)
+}
+
+/// Drains or undrains a node: a drained node finishes its running jobs and leases
+/// no new ones.
+pub async fn drain(
+    State(s): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<Json<DrainResponse>, ApiError> {
+    let req: DrainRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::BadRequest(format!("request body is not a valid drain request: {e}"))
+    })?;
+    let node = match req.node.as_deref() {
+        None => s.identity.node_id,
+        Some(text) => text.parse::<NodeId>().map_err(|e| {
+            ApiError::BadRequest(format!("{text:?} is not a node id (16 hex digits): {e}"))
+        })?,
+    };
+    let members = s.raft.metrics().borrow().membership_config.clone();
+    if members.membership().get_node(&node.0).is_none()
+        && s.adverts.all().iter().all(|(a, _)| a.node != node)
+    {
+        return Err(ApiError::BadRequest(format!(
+            "no node {node} in this cluster (see `shoal nodes`)"
+        )));
+    }
+    let req = Request::SetDrain {
+        node,
+        drained: req.drained,
+    };
+    let drained = matches!(req, Request::SetDrain { drained: true, .. });
+    match s
+        .proposer
+        .propose_patiently(req, ELECTION_PATIENCE)
+        .await
+        .map_err(propose_error)?
+    {
+        Response::DrainSet { changed } => Ok(Json(DrainResponse {
+            node: node.to_string(),
+            drained,
+            changed,
+        })),
+        other => Err(ApiError::Internal(format!("unexpected response {other:?}"))),
+    }
 }

@@ -24,6 +24,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/jobs/{id}/logs", get(jobs::logs))
         .route("/v1/cancel", post(jobs::cancel))
         .route("/v1/release", post(jobs::release))
+        .route("/v1/drain", post(cluster::drain))
         .route("/v1/cluster", get(cluster::cluster))
         .route("/v1/nodes", get(cluster::nodes))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

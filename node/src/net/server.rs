@@ -170,7 +170,8 @@ impl Server {
             Request::Lease { node, .. }
             | Request::Complete { node, .. }
             | Request::RequeueNode { node, .. } => own(node),
-            Request::Cancel { .. } | Request::Release { .. } => Ok(()),
+            // Users' operations, which any node's API may pass on.
+            Request::Cancel { .. } | Request::Release { .. } | Request::SetDrain { .. } => Ok(()),
         }
     }
 

@@ -107,7 +107,11 @@ impl Worker {
             }
             self.kill_cancelled(&mut running).await;
             let free = slots.saturating_sub(running.len() as u32);
-            if free > 0 && self.view.queued_count().unwrap_or(0) > 0 {
+            let drained = self
+                .view
+                .drained()
+                .is_ok_and(|d| d.contains(&self.identity.node_id.0));
+            if free > 0 && !drained && self.view.queued_count().unwrap_or(0) > 0 {
                 self.lease(free, &mut running, &done_tx, &mut finished)
                     .await;
             }

@@ -18,6 +18,9 @@ pub fn lease(
     now_ms: u64,
 ) -> Result<Response, StoreError> {
     let token = FencingToken(log_index);
+    if txn.meta.drained.contains(&node.0) {
+        return Ok(Response::Leased { jobs: Vec::new() });
+    }
     let front = txn.scan(CF_QUEUE, &[], max_jobs as usize)?;
     let mut leased = Vec::with_capacity(front.len());
     for (key, _) in front {
@@ -155,5 +158,33 @@ mod tests {
             h.view.nodes_running().unwrap(),
             vec![NodeId(1), NodeId(5), NodeId(u64::MAX)]
         );
+    }
+
+    #[test]
+    fn a_drained_node_leases_nothing_until_undrained() {
+        let h = Harness::new();
+        h.submit(&h.envelope(0));
+        let drain = |drained| {
+            h.run(Request::SetDrain {
+                node: NodeId(4),
+                drained,
+            })
+        };
+        assert_eq!(drain(true), Response::DrainSet { changed: true });
+        assert_eq!(drain(true), Response::DrainSet { changed: false });
+        assert_eq!(h.view.drained().unwrap(), [4].into());
+        let lease = || {
+            h.run(Request::Lease {
+                node: NodeId(4),
+                max_jobs: 5,
+                now_ms: 1,
+            })
+        };
+        assert_eq!(lease(), Response::Leased { jobs: vec![] });
+        assert_eq!(drain(false), Response::DrainSet { changed: true });
+        match lease() {
+            Response::Leased { jobs } => assert_eq!(jobs[0].id, JobId(1)),
+            r => panic!("{r:?}"),
+        }
     }
 }

@@ -32,6 +32,14 @@ pub fn apply(txn: &mut Txn, log_index: u64, req: &Request) -> Result<Response, S
         } => complete::complete(txn, *node, results, *now_ms),
         Request::Cancel { ids, now_ms } => cancel::cancel(txn, ids, *now_ms),
         Request::Release { ids } => release::release(txn, ids),
+        Request::SetDrain { node, drained } => {
+            let changed = if *drained {
+                txn.meta.drained.insert(node.0)
+            } else {
+                txn.meta.drained.remove(&node.0)
+            };
+            Ok(Response::DrainSet { changed })
+        }
         Request::RequeueNode { node, now_ms } => requeue::requeue_node(txn, *node, *now_ms),
     }
 }
