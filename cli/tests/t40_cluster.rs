@@ -34,7 +34,7 @@ fn marker_processes(marker: &str) -> usize {
 
 #[test]
 fn three_nodes_share_work_and_read_each_others_output() {
-    let nodes = cluster(3, 2);
+    let mut nodes = cluster(3, 2);
     eventually(Duration::from_secs(30), "3 voters", || {
         voters(&nodes[0]).len() == 3
     });
@@ -67,6 +67,21 @@ fn three_nodes_share_work_and_read_each_others_output() {
     for n in &nodes {
         assert_eq!(n.ok(&["logs", &id.to_string()]), format!("out-{id}\n"));
     }
+
+    // The record keeps the head and tail of the output: with the node that ran it
+    // gone, the output still shows.
+    let s = nodes[0].status(*id);
+    assert_eq!(
+        s["attempts"][0]["stdout"]["bytes"],
+        format!("out-{id}\n").len()
+    );
+    let holder = nodes
+        .iter()
+        .position(|n| s["node"] == n.node_id().as_str())
+        .unwrap();
+    nodes[holder].kill9();
+    let reader = nodes.iter().find(|n| n.pid().is_some()).unwrap();
+    assert_eq!(reader.ok(&["logs", &id.to_string()]), format!("out-{id}\n"));
 }
 
 #[test]

@@ -314,6 +314,19 @@ impl Actor {
                     self.emit(P2pEvent::PeerGone { peer: peer_id });
                 }
             }
+            SwarmEvent::OutgoingConnectionError {
+                peer_id: Some(peer),
+                error,
+                ..
+            } if !self.swarm.is_connected(&peer) => {
+                // Requests waiting for this peer fail now rather than at their timeout.
+                for p in self.parked_out.remove(&peer).unwrap_or_default() {
+                    let _ = p.reply.send(Err(P2pError::Unreachable {
+                        peer: peer.to_string(),
+                        detail: error.to_string(),
+                    }));
+                }
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Hello(ev)) => self.hello_event(ev),
             SwarmEvent::Behaviour(BehaviourEvent::Rpc(ev)) => self.rpc_event(ev),
             SwarmEvent::Behaviour(BehaviourEvent::Gossip(gossipsub::Event::Message {

@@ -14,11 +14,17 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use shoal_types::OutputSummary;
+
 /// One output file, opened when the first byte arrives.
 pub struct Sink {
     path: PathBuf,
     file: Option<File>,
     broken: bool,
+    bytes: u64,
+    head: Vec<u8>,
+    /// The last bytes seen past the head, at most `OutputSummary::KEEP`.
+    tail: std::collections::VecDeque<u8>,
 }
 
 impl Sink {
@@ -27,12 +33,39 @@ impl Sink {
             path: path.into(),
             file: None,
             broken: false,
+            bytes: 0,
+            head: Vec::new(),
+            tail: std::collections::VecDeque::new(),
+        }
+    }
+
+    /// Size, head and tail of what went through this sink.
+    pub fn summary(&self) -> OutputSummary {
+        let tail: Vec<u8> = self.tail.iter().copied().collect();
+        OutputSummary {
+            bytes: self.bytes,
+            head: String::from_utf8_lossy(&self.head).into_owned(),
+            tail: String::from_utf8_lossy(&tail).into_owned(),
+        }
+    }
+
+    fn remember(&mut self, data: &[u8]) {
+        self.bytes += data.len() as u64;
+        let keep = OutputSummary::KEEP;
+        let room = keep.saturating_sub(self.head.len());
+        let (to_head, rest) = data.split_at(room.min(data.len()));
+        self.head.extend_from_slice(to_head);
+        let rest = &rest[rest.len().saturating_sub(keep)..];
+        self.tail.extend(rest.iter().copied());
+        while self.tail.len() > keep {
+            self.tail.pop_front();
         }
     }
 
     /// Writes `data`; after a failure (disk full, path taken by a symlink) further
     /// output is dropped so the job never blocks on a full pipe.
     fn write(&mut self, data: &[u8]) {
+        self.remember(data);
         if self.broken {
             return;
         }
@@ -73,7 +106,7 @@ fn create(path: &Path) -> std::io::Result<File> {
 
 /// Drains `(pipe, sink)` pairs until every pipe reaches end of file.
 pub struct Pump {
-    done: mpsc::Receiver<()>,
+    done: mpsc::Receiver<Vec<OutputSummary>>,
 }
 
 impl Pump {
@@ -82,29 +115,32 @@ impl Pump {
         std::thread::Builder::new()
             .name("output".into())
             .spawn(move || {
-                drain(streams);
-                let _ = tx.send(());
+                let _ = tx.send(drain(streams));
             })?;
         Ok(Pump { done })
     }
 
     /// Waits until all output is written, at most `limit` (a process that left the
     /// job's group may hold a pipe open forever; its later output is dropped).
-    pub fn finish(self, limit: Duration) -> bool {
-        self.done.recv_timeout(limit).is_ok()
+    /// Returns each stream's summary, in order, or `None` after the limit.
+    pub fn finish(self, limit: Duration) -> Option<Vec<OutputSummary>> {
+        self.done.recv_timeout(limit).ok()
     }
 }
 
-fn drain(streams: Vec<(OwnedFd, Sink)>) {
-    let mut open: Vec<(File, Sink)> = streams
+fn drain(streams: Vec<(OwnedFd, Sink)>) -> Vec<OutputSummary> {
+    let n = streams.len();
+    let mut open: Vec<(usize, File, Sink)> = streams
         .into_iter()
-        .map(|(fd, sink)| (File::from(fd), sink))
+        .enumerate()
+        .map(|(i, (fd, sink))| (i, File::from(fd), sink))
         .collect();
+    let mut done: Vec<Option<OutputSummary>> = vec![None; n];
     let mut buf = vec![0u8; 64 * 1024];
     while !open.is_empty() {
         let mut fds: Vec<libc::pollfd> = open
             .iter()
-            .map(|(f, _)| libc::pollfd {
+            .map(|(_, f, _)| libc::pollfd {
                 fd: f.as_raw_fd(),
                 events: libc::POLLIN,
                 revents: 0,
@@ -116,14 +152,14 @@ fn drain(streams: Vec<(OwnedFd, Sink)>) {
             if std::io::Error::last_os_error().kind() == ErrorKind::Interrupted {
                 continue;
             }
-            return;
+            break;
         }
         let mut closed = Vec::new();
         for (i, p) in fds.iter().enumerate() {
             if p.revents == 0 {
                 continue;
             }
-            let (pipe, sink) = &mut open[i];
+            let (_, pipe, sink) = &mut open[i];
             match pipe.read(&mut buf) {
                 Ok(0) => closed.push(i),
                 Ok(n) => sink.write(&buf[..n]),
@@ -132,9 +168,14 @@ fn drain(streams: Vec<(OwnedFd, Sink)>) {
             }
         }
         for i in closed.into_iter().rev() {
-            open.swap_remove(i);
+            let (slot, _, sink) = open.swap_remove(i);
+            done[slot] = Some(sink.summary());
         }
     }
+    for (slot, _, sink) in open {
+        done[slot] = Some(sink.summary());
+    }
+    done.into_iter().map(Option::unwrap_or_default).collect()
 }
 
 #[cfg(test)]
@@ -157,7 +198,7 @@ mod tests {
         ])
         .unwrap();
         child.wait().unwrap();
-        pump.finish(Duration::from_secs(10))
+        pump.finish(Duration::from_secs(10)).is_some()
     }
 
     #[test]
@@ -186,5 +227,29 @@ mod tests {
             dir.path()
         ));
         assert!(!target.exists());
+    }
+
+    #[test]
+    fn summary_keeps_size_head_and_tail() {
+        let mut sink = Sink::new("/nonexistent/dir/file");
+        sink.broken = true; // count only
+        let big: Vec<u8> = (0..5000u32).map(|i| b'a' + (i % 26) as u8).collect();
+        sink.write(&big[..10]);
+        sink.write(&big[10..]);
+        let s = sink.summary();
+        assert_eq!(s.bytes, 5000);
+        assert_eq!(s.head.as_bytes(), &big[..1024]);
+        assert_eq!(s.tail.as_bytes(), &big[5000 - 1024..]);
+        let mut small = Sink::new("/nonexistent/x");
+        small.broken = true;
+        small.write(b"hi\n");
+        assert_eq!(
+            small.summary(),
+            OutputSummary {
+                bytes: 3,
+                head: "hi\n".into(),
+                tail: String::new()
+            }
+        );
     }
 }

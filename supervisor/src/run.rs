@@ -169,9 +169,11 @@ fn run(spec: &LaunchSpec) -> Report {
             }) => {
                 // Leftovers in the group (background children) go with the job.
                 unsafe { libc::kill(-pid, libc::SIGKILL) };
-                if !pump.finish(OUTPUT_DRAIN) {
+                let summaries = pump.finish(OUTPUT_DRAIN);
+                if summaries.is_none() {
                     eprintln!("shoal-supervisor: a process outside the job's group holds its output open; later output is dropped");
                 }
+                let mut summaries = summaries.unwrap_or_default().into_iter();
                 let (exit_code, signal) = decode_status(status);
                 let outcome = AttemptOutcome {
                     exit_code,
@@ -181,6 +183,8 @@ fn run(spec: &LaunchSpec) -> Report {
                     wall_ms: started.elapsed().as_millis() as u64,
                     cpu_ms,
                     max_rss_kb,
+                    stdout: summaries.next(),
+                    stderr: summaries.next(),
                 };
                 return Report::Finished {
                     outcome,

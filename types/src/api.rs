@@ -15,7 +15,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::time::rfc3339_ms;
-use crate::{FailReason, JobId, JobRecord, JobSpec, JobState, TypesError};
+use crate::{FailReason, JobId, JobRecord, JobSpec, JobState, OutputSummary, TypesError};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SubmitRequest {
@@ -40,6 +40,11 @@ pub struct AttemptStatus {
     pub wall_ms: Option<u64>,
     pub cpu_ms: Option<u64>,
     pub max_rss_kb: Option<u64>,
+    /// Size, head and tail of the attempt's stdout (once it finished).
+    #[serde(default)]
+    pub stdout: Option<OutputSummary>,
+    #[serde(default)]
+    pub stderr: Option<OutputSummary>,
 }
 
 /// A job, as `shoal status --json` prints it.
@@ -95,6 +100,8 @@ impl JobStatus {
                     wall_ms: a.wall_ms,
                     cpu_ms: a.cpu_ms,
                     max_rss_kb: a.max_rss_kb,
+                    stdout: a.stdout.clone(),
+                    stderr: a.stderr.clone(),
                 })
                 .collect(),
         })

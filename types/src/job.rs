@@ -255,6 +255,24 @@ impl fmt::Display for FailReason {
     }
 }
 
+/// The size, beginning and end of one output stream of an attempt. Committed with
+/// the completion, so a job's record shows something even when the node that holds
+/// the full output is gone.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputSummary {
+    pub bytes: u64,
+    /// The first bytes (up to [`OutputSummary::KEEP`]), as UTF-8 (lossy).
+    pub head: String,
+    /// The last bytes (up to [`OutputSummary::KEEP`]) when there was more than the
+    /// head; empty otherwise.
+    pub tail: String,
+}
+
+impl OutputSummary {
+    /// Bytes kept at each end.
+    pub const KEEP: usize = 1024;
+}
+
 /// What the worker measured for one finished attempt.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttemptOutcome {
@@ -266,6 +284,10 @@ pub struct AttemptOutcome {
     pub wall_ms: u64,
     pub cpu_ms: u64,
     pub max_rss_kb: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdout: Option<OutputSummary>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stderr: Option<OutputSummary>,
 }
 
 impl AttemptOutcome {
@@ -309,6 +331,10 @@ pub struct Attempt {
     pub wall_ms: Option<u64>,
     pub cpu_ms: Option<u64>,
     pub max_rss_kb: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdout: Option<OutputSummary>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stderr: Option<OutputSummary>,
 }
 
 /// What the state machine stores per job. The spec is kept inside the signed

@@ -19,5 +19,7 @@ pub use cert::Certificate;
 pub use envelope::{EnvelopeBody, SignedEnvelope};
 pub use error::TypesError;
 pub use ids::{FencingToken, JobId, NodeId};
-pub use job::{Attempt, AttemptOutcome, FailReason, JobCommand, JobRecord, JobSpec, JobState};
+pub use job::{
+    Attempt, AttemptOutcome, FailReason, JobCommand, JobRecord, JobSpec, JobState, OutputSummary,
+};
 pub use verifier::EnvelopeVerifier;

@@ -11,7 +11,7 @@ use shoal_types::api::{
     ReleaseRequest, ReleaseResponse, ReleaseResult, SubmitRequest, SubmitResponse, WaitQuery,
 };
 use shoal_types::envelope::fresh_nonce;
-use shoal_types::{time::now_ms, EnvelopeBody, JobId, JobRecord, SignedEnvelope};
+use shoal_types::{time::now_ms, EnvelopeBody, JobId, JobRecord, OutputSummary, SignedEnvelope};
 use tracing::{info, instrument};
 
 use super::AppState;
@@ -144,13 +144,23 @@ pub async fn logs(
             attempt: attempt.n,
             stream: which,
         };
-        let body = remote.open().await.map_err(|e| {
-            ApiError::Unavailable(format!(
-                "job {id} ran on node {}, whose copy of its output cannot be read: {e}",
-                attempt.node
-            ))
-        })?;
-        return Ok(Body::from_stream(body));
+        return match remote.open().await {
+            Ok(body) => Ok(Body::from_stream(body)),
+            Err(e) => {
+                let summary = match which {
+                    LogStream::Stdout => attempt.stdout.as_ref(),
+                    LogStream::Stderr => attempt.stderr.as_ref(),
+                };
+                let why = format!(
+                    "job {id} ran on node {}, whose copy of its output cannot be read: {e}",
+                    attempt.node
+                );
+                match summary {
+                    Some(s) => Ok(Body::from(summary_text(s, &why))),
+                    None => Err(ApiError::Unavailable(why)),
+                }
+            }
+        };
     }
     let stream = match which {
         LogStream::Stdout => "stdout",
@@ -165,6 +175,20 @@ pub async fn logs(
             path.display()
         ))),
     }
+}
+
+/// The head and tail kept in the job's record, marked as partial.
+fn summary_text(s: &OutputSummary, why: &str) -> String {
+    let shown = (s.head.len() + s.tail.len()) as u64;
+    if s.bytes <= shown {
+        return format!("{}{}", s.head, s.tail);
+    }
+    format!(
+        "{}\n[shoal: {} bytes not shown; {why}]\n{}",
+        s.head,
+        s.bytes - shown,
+        s.tail
+    )
 }
 
 pub async fn cancel(

@@ -43,6 +43,8 @@ pub fn complete(
         attempt.wall_ms = Some(o.wall_ms);
         attempt.cpu_ms = Some(o.cpu_ms);
         attempt.max_rss_kb = Some(o.max_rss_kb);
+        attempt.stdout = o.stdout.clone();
+        attempt.stderr = o.stderr.clone();
         if prev == JobState::Running {
             rec.state = if o.succeeded() {
                 JobState::Succeeded

@@ -44,6 +44,8 @@ pub fn lease(
             wall_ms: None,
             cpu_ms: None,
             max_rss_kb: None,
+            stdout: None,
+            stderr: None,
         });
         rec.state = JobState::Running;
         jobs::save(txn, &rec, Some(prev))?;
