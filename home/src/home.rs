@@ -77,6 +77,10 @@ impl Home {
     pub fn output_file(&self, id: JobId, attempt: u32, stream: &str) -> PathBuf {
         self.job_dir(id).join(format!("{attempt}.{stream}"))
     }
+    /// Finished attempts not yet committed (JSON lines).
+    pub fn outbox(&self) -> PathBuf {
+        self.root.join("outbox.jsonl")
+    }
     /// True when `shoal init` has run here.
     pub fn exists(&self) -> bool {
         self.config().exists()

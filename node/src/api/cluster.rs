@@ -73,13 +73,20 @@ pub async fn nodes(State(s): State<AppState>) -> Json<Vec<NodeStatus>> {
             let alive =
                 id == s.identity.node_id.0 || advert.is_some_and(|(_, age)| *age < ALIVE_FOR);
             let a = advert.map(|(a, _)| a.clone());
+            // This node's own slots are read live, not from its last advert.
+            let (slots, slots_free) = if id == s.identity.node_id.0 {
+                let w = *s.worker.borrow();
+                (w.slots, w.slots.saturating_sub(w.running))
+            } else {
+                a.as_ref().map_or((0, 0), |a| (a.slots, a.slots_free))
+            };
             NodeStatus {
                 id: node_name(id),
                 addrs,
                 raft_role: role.to_string(),
                 alive,
-                slots: a.as_ref().map_or(0, |a| a.slots),
-                slots_free: a.as_ref().map_or(0, |a| a.slots_free),
+                slots,
+                slots_free,
                 cpus: a.as_ref().map_or(0, |a| a.cpus),
                 memory_mb: a.as_ref().map_or(0, |a| a.memory_mb),
                 load1: a.as_ref().map_or(0.0, |a| a.load1),

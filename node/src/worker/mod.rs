@@ -1,7 +1,9 @@
 //! The node's worker: leases jobs through raft, runs each under its own supervisor
-//! process, renews their deadlines, kills cancelled ones, and commits completions.
+//! process, renews their deadlines, kills cancelled ones, and commits completions (kept in an
+//! on-disk outbox until committed).
 
 pub mod launch;
+pub mod outbox;
 pub mod run;
 
 pub use run::{Worker, WorkerStatus};

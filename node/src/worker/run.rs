@@ -14,11 +14,12 @@ use shoal_types::{
     JobState,
 };
 use tokio::sync::{mpsc, watch};
-use tracing::{debug, info, instrument, warn};
+use tracing::{debug, error, info, instrument, warn};
 
 use shoal_supervisor::protocol::LaunchSpec;
 
 use super::launch::{launch, Finished, JobControl, SupervisorCommand};
+use super::outbox::Outbox;
 use crate::net::leases::LeaderLink;
 use crate::raft::proposer::{ProposeError, Proposer};
 use shoal_home::Home;
@@ -64,7 +65,19 @@ impl Worker {
         let mut tick = tokio::time::interval(self.leader.timing.heartbeat_every());
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut running: HashMap<JobId, RunningAttempt> = HashMap::new();
-        let mut finished: Vec<Completion> = Vec::new();
+        let (mut outbox, mut finished) = match Outbox::open(&self.home.outbox()) {
+            Ok(o) => o,
+            Err(e) => {
+                error!(path = %self.home.outbox().display(), error = %e, "cannot open the completion outbox; the worker does not start");
+                return;
+            }
+        };
+        if !finished.is_empty() {
+            info!(
+                count = finished.len(),
+                "reporting completions the previous run did not commit"
+            );
+        }
         let mut recovered = false;
 
         loop {
@@ -72,12 +85,17 @@ impl Worker {
                 biased;
                 _ = shutdown.changed() => break,
                 Some(first) = done_rx.recv() => {
+                    let mut batch = Vec::new();
                     let mut next = Some(first);
                     while let Some(f) = next {
                         running.remove(&f.job);
-                        finished.push(Completion { job: f.job, token: f.token, outcome: f.outcome });
+                        batch.push(Completion { job: f.job, token: f.token, outcome: f.outcome });
                         next = done_rx.try_recv().ok();
                     }
+                    if let Err(e) = outbox.add(&batch) {
+                        warn!(error = %e, "completions not saved in the outbox; a crash now would lose them");
+                    }
+                    finished.extend(batch);
                 }
                 r = applied.changed() => if r.is_err() { break },
                 _ = tick.tick() => {
@@ -96,14 +114,19 @@ impl Worker {
                     }
                 }
             }
+            // Completions first (an earlier life's too), so a job that finished is
+            // not re-queued as lost by the requeue below.
+            if !finished.is_empty() {
+                self.commit(&mut finished, &mut outbox).await;
+            }
             if !recovered {
+                if !finished.is_empty() {
+                    continue;
+                }
                 recovered = self.requeue_previous_run().await;
                 if !recovered {
                     continue;
                 }
-            }
-            if !finished.is_empty() {
-                self.commit(&mut finished).await;
             }
             self.kill_cancelled(&mut running).await;
             let free = slots.saturating_sub(running.len() as u32);
@@ -151,7 +174,7 @@ impl Worker {
         }
     }
 
-    async fn commit(&self, finished: &mut Vec<Completion>) {
+    async fn commit(&self, finished: &mut Vec<Completion>, outbox: &mut Outbox) {
         let results = std::mem::take(finished);
         let req = Request::Complete {
             node: self.identity.node_id,
@@ -160,6 +183,9 @@ impl Worker {
         };
         match self.proposer.propose(req).await {
             Ok(Response::Completed { accepted, stale }) => {
+                if let Err(e) = outbox.done(&results) {
+                    warn!(error = %e, "cannot mark completions committed in the outbox");
+                }
                 debug!(
                     accepted = accepted.len(),
                     stale = stale.len(),
