@@ -183,6 +183,9 @@ pub struct LogsArgs {
     /// Print stderr instead of stdout
     #[arg(long)]
     pub stderr: bool,
+    /// Keep printing output as it arrives until the job ends (waits for a queued one)
+    #[arg(long, short = 'f')]
+    pub follow: bool,
 }
 
 #[derive(Debug, Args)]

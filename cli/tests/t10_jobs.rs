@@ -283,3 +283,22 @@ fn a_drained_node_takes_no_work_until_undrained() {
         common::stderr(&bad)
     );
 }
+
+#[test]
+fn logs_follow_prints_output_as_it_comes_until_the_job_ends() {
+    let n = TestNode::started(1);
+    let id = n
+        .submit(&[
+            "--shell",
+            "for i in 1 2 3 4; do echo line $i; sleep 0.3; done",
+        ])
+        .to_string();
+    let t0 = std::time::Instant::now();
+    let out = n.ok(&["logs", "-f", &id]);
+    assert_eq!(out, "line 1\nline 2\nline 3\nline 4\n");
+    assert!(
+        t0.elapsed() >= std::time::Duration::from_millis(600),
+        "returned before the job ended"
+    );
+    assert_eq!(n.status(id.parse().unwrap())["state"], "succeeded");
+}

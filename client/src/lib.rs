@@ -154,12 +154,14 @@ impl Client {
         serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol(e.to_string()))
     }
 
-    /// `GET path`, copying the raw body to `out` as it arrives (job output).
+    /// `GET path`, copying the raw body to `out` as it arrives (job output);
+    /// returns the number of bytes copied.
     pub async fn copy_to<W: AsyncWrite + Unpin>(
         &self,
         path: &str,
         out: &mut W,
-    ) -> Result<(), ClientError> {
+    ) -> Result<u64, ClientError> {
+        let mut copied = 0u64;
         let (sender, mut resp) = self.send(Method::GET, path, None).await?;
         let status = resp.status();
         if !status.is_success() {
@@ -170,11 +172,12 @@ impl Client {
             let frame = frame.map_err(|e| ClientError::Protocol(e.to_string()))?;
             if let Some(data) = frame.data_ref() {
                 out.write_all(data).await?;
+                copied += data.len() as u64;
             }
         }
         out.flush().await?;
         self.park(sender);
-        Ok(())
+        Ok(copied)
     }
 }
 

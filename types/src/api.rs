@@ -140,6 +140,12 @@ pub enum LogStream {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LogsQuery {
     pub stream: Option<LogStream>,
+    /// Start this many bytes into the output (for following a running job).
+    #[serde(default)]
+    pub offset: Option<u64>,
+    /// Which attempt [default: the last].
+    #[serde(default)]
+    pub attempt: Option<u32>,
 }
 
 /// `POST /v1/drain`: a node stops (or resumes) taking new work.

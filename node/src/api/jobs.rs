@@ -131,9 +131,14 @@ pub async fn logs(
 ) -> Result<Body, ApiError> {
     let id = parse_id(&id)?;
     let rec = load(&s, id)?;
-    let Some(attempt) = rec.last_attempt() else {
+    let attempt = match q.attempt {
+        Some(n) => rec.attempts.iter().find(|a| a.n == n),
+        None => rec.last_attempt(),
+    };
+    let Some(attempt) = attempt else {
         return Ok(Body::empty());
     };
+    let offset = q.offset.unwrap_or(0);
     let which = q.stream.unwrap_or(LogStream::Stdout);
     if attempt.node != s.identity.node_id {
         let remote = crate::net::logs::Remote {
@@ -144,7 +149,7 @@ pub async fn logs(
             attempt: attempt.n,
             stream: which,
         };
-        return match remote.open().await {
+        return match remote.open(offset).await {
             Ok(body) => Ok(Body::from_stream(body)),
             Err(e) => {
                 let summary = match which {
@@ -168,7 +173,13 @@ pub async fn logs(
     };
     let path = s.home.output_file(id, attempt.n, stream);
     match tokio::fs::File::open(&path).await {
-        Ok(f) => Ok(Body::from_stream(tokio_util::io::ReaderStream::new(f))),
+        Ok(mut f) => {
+            use tokio::io::AsyncSeekExt;
+            f.seek(std::io::SeekFrom::Start(offset))
+                .await
+                .map_err(|e| ApiError::Internal(format!("cannot read {}: {e}", path.display())))?;
+            Ok(Body::from_stream(tokio_util::io::ReaderStream::new(f)))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Body::empty()),
         Err(e) => Err(ApiError::Internal(format!(
             "cannot read {}: {e}",

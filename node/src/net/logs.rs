@@ -113,9 +113,10 @@ impl Remote {
     /// can report), then streams the rest.
     pub async fn open(
         self,
+        offset: u64,
     ) -> Result<impl Stream<Item = Result<Bytes, std::io::Error>>, std::io::Error> {
-        let (first, eof) = self.chunk(0).await?;
-        let next = (!eof && !first.is_empty()).then_some(first.len() as u64);
+        let (first, eof) = self.chunk(offset).await?;
+        let next = (!eof && !first.is_empty()).then_some(offset + first.len() as u64);
         let rest = futures::stream::unfold(next, move |offset| {
             let this = self.clone();
             async move {
