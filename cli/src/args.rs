@@ -153,6 +153,10 @@ pub struct StatusArgs {
     /// Print JSON for scripts
     #[arg(long)]
     pub json: bool,
+    /// Read through the leader: show every write committed before this call
+    /// (default: this node's copy, which may lag by a few milliseconds)
+    #[arg(long)]
+    pub consistent: bool,
 }
 
 #[derive(Debug, Args)]
@@ -166,6 +170,10 @@ pub struct ListArgs {
     /// Print JSON for scripts
     #[arg(long)]
     pub json: bool,
+    /// Read through the leader: show every write committed before this call
+    /// (default: this node's copy, which may lag by a few milliseconds)
+    #[arg(long)]
+    pub consistent: bool,
 }
 
 #[derive(Debug, Args)]

@@ -42,6 +42,11 @@ fn three_nodes_share_work_and_read_each_others_output() {
     let ids: Vec<u64> = (0..12)
         .map(|_| nodes[2].submit(&["--shell", "echo out-$SHOAL_JOB_ID; sleep 0.2"]))
         .collect();
+    // A consistent read on another node sees a write acknowledged a moment ago.
+    let last = ids.last().unwrap().to_string();
+    let seen = nodes[1].ok(&["status", "--consistent", "--json", &last]);
+    assert!(seen.contains(&format!("\"id\":{last}")), "{seen}");
+    nodes[0].ok(&["list", "--consistent", "--json"]);
     let mut args = vec!["wait".to_string(), "--timeout".into(), "60s".into()];
     args.extend(ids.iter().map(|i| i.to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();

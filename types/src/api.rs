@@ -122,6 +122,17 @@ pub struct ListQuery {
     pub state: Option<JobState>,
     /// At most this many jobs, newest first (default 1000).
     pub limit: Option<usize>,
+    /// Read through the leader: see every write committed before the call.
+    #[serde(default)]
+    pub consistent: Option<bool>,
+}
+
+/// `GET /v1/jobs/{id}` options.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ReadQuery {
+    /// Read through the leader: see every write committed before the call.
+    #[serde(default)]
+    pub consistent: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

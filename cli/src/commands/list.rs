@@ -12,6 +12,9 @@ use crate::output::{self, table};
 pub async fn run(home: &Home, a: ListArgs) -> Result<i32, CliError> {
     let client = client::for_home(home)?;
     let mut path = format!("/v1/jobs?limit={}", a.limit);
+    if a.consistent {
+        path.push_str("&consistent=true");
+    }
     if let Some(s) = a.state {
         path.push_str(&format!("&state={s}"));
     }

@@ -11,7 +11,8 @@ use crate::output;
 
 pub async fn run(home: &Home, a: StatusArgs) -> Result<i32, CliError> {
     let client = client::for_home(home)?;
-    let s: JobStatus = client.get(&format!("/v1/jobs/{}", a.id)).await?;
+    let query = if a.consistent { "?consistent=true" } else { "" };
+    let s: JobStatus = client.get(&format!("/v1/jobs/{}{query}", a.id)).await?;
     if a.json {
         output::json(&s)?;
         return Ok(exit_code::OK);

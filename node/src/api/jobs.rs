@@ -8,7 +8,8 @@ use axum::Json;
 use shoal_raft_store::{Request, Response, SubmitRejection};
 use shoal_types::api::{
     CancelRequest, CancelResponse, CancelResult, JobStatus, ListQuery, LogStream, LogsQuery,
-    ReleaseRequest, ReleaseResponse, ReleaseResult, SubmitRequest, SubmitResponse, WaitQuery,
+    ReadQuery, ReleaseRequest, ReleaseResponse, ReleaseResult, SubmitRequest, SubmitResponse,
+    WaitQuery,
 };
 use shoal_types::envelope::fresh_nonce;
 use shoal_types::{time::now_ms, EnvelopeBody, JobId, JobRecord, OutputSummary, SignedEnvelope};
@@ -82,11 +83,25 @@ pub async fn submit(
     }
 }
 
+/// With `consistent`, waits until this node has applied everything the leader had
+/// committed when the read began.
+async fn barrier(s: &AppState, consistent: Option<bool>) -> Result<(), ApiError> {
+    if consistent == Some(true) {
+        s.proposer
+            .read_barrier(&s.view, ELECTION_PATIENCE)
+            .await
+            .map_err(propose_error)?;
+    }
+    Ok(())
+}
+
 pub async fn get(
     State(s): State<AppState>,
     Path(id): Path<String>,
+    Query(q): Query<ReadQuery>,
 ) -> Result<Json<JobStatus>, ApiError> {
     let id = parse_id(&id)?;
+    barrier(&s, q.consistent).await?;
     Ok(Json(status_of(&load(&s, id)?)?))
 }
 
@@ -94,6 +109,7 @@ pub async fn list(
     State(s): State<AppState>,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Vec<JobStatus>>, ApiError> {
+    barrier(&s, q.consistent).await?;
     let limit = q.limit.unwrap_or(LIST_DEFAULT).min(LIST_MAX);
     let records = s.view.list_jobs(q.state, limit)?;
     Ok(Json(

@@ -26,6 +26,8 @@ pub enum NetRequest {
         addr: String,
         certificate: Certificate,
     },
+    /// "Up to which index must I apply to read linearizably?" (to the leader).
+    ReadIndex,
     /// A worker is alive (renews all its leases at once).
     Heartbeat {
         node: NodeId,
@@ -49,6 +51,7 @@ pub enum NetResponse {
     Joined(Result<(), ForwardError>),
     Logs(Result<LogChunk, String>),
     HeartbeatAck(Result<(), ForwardError>),
+    ReadIndex(Result<u64, ForwardError>),
     /// The request could not be read or was not allowed.
     Refused(String),
 }

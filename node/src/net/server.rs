@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use openraft::error::{ClientWriteError, RaftError};
+use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 use std::collections::BTreeMap;
 
 use openraft::{BasicNode, ChangeMembers, Raft};
@@ -90,6 +90,17 @@ impl Server {
                 addr,
                 certificate,
             } => NetResponse::Joined(self.join(node_id, addr, certificate).await),
+            NetRequest::ReadIndex => {
+                NetResponse::ReadIndex(match self.raft.ensure_linearizable().await {
+                    Ok(id) => Ok(id.map_or(0, |l| l.index)),
+                    Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
+                        Err(ForwardError::NotLeader {
+                            leader: f.leader_id,
+                        })
+                    }
+                    Err(e) => Err(ForwardError::Failed(e.to_string())),
+                })
+            }
             NetRequest::Heartbeat { node } => {
                 if self.peers.node_of(&peer) != Some(node.0) {
                     warn!(%peer, %node, "heartbeat for another node refused");

@@ -6,10 +6,10 @@
 
 use std::time::Duration;
 
-use openraft::error::{ClientWriteError, RaftError};
+use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 use openraft::{BasicNode, Raft};
 use shoal_p2p::P2pHandle;
-use shoal_raft_store::{Request, Response, TypeConfig};
+use shoal_raft_store::{Request, Response, StoreView, TypeConfig};
 use tracing::debug;
 
 use crate::net::addr;
@@ -84,6 +84,67 @@ impl Proposer {
             },
             Err(RaftError::APIError(e)) => Err(ProposeError::Other(e.to_string())),
             Err(RaftError::Fatal(f)) => Err(ProposeError::Fatal(f.to_string())),
+        }
+    }
+
+    /// Waits until this node's state machine has applied everything committed when
+    /// the call began, as confirmed by the leader (a linearizable read barrier).
+    pub async fn read_barrier(
+        &self,
+        view: &StoreView,
+        patience: Duration,
+    ) -> Result<(), ProposeError> {
+        let deadline = tokio::time::Instant::now() + patience;
+        let index = loop {
+            match self.read_index().await {
+                Ok(i) => break i,
+                Err(e) if e.is_transient() && tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let mut applied = view.subscribe();
+        while view.last_applied().unwrap_or(0) < index {
+            if tokio::time::timeout_at(deadline, applied.changed())
+                .await
+                .is_err()
+            {
+                return Err(ProposeError::Other(format!(
+                    "this node has not caught up to index {index} in time"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    async fn read_index(&self) -> Result<u64, ProposeError> {
+        match self.raft.ensure_linearizable().await {
+            Ok(id) => Ok(id.map_or(0, |l| l.index)),
+            Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
+                let Some(leader) = f.leader_id else {
+                    return Err(ProposeError::NotLeader { leader: None });
+                };
+                let (p2p, peers) = self.net.as_ref().ok_or(ProposeError::NotLeader {
+                    leader: Some(leader),
+                })?;
+                let peer = peers.peer_of(leader).ok_or_else(|| {
+                    ProposeError::Unreachable(format!("no address known for leader {leader:016x}"))
+                })?;
+                let bytes = p2p
+                    .request(peer, encode(&NetRequest::ReadIndex))
+                    .await
+                    .map_err(|e| ProposeError::Unreachable(e.to_string()))?;
+                match decode::<NetResponse>(&bytes) {
+                    Ok(NetResponse::ReadIndex(Ok(i))) => Ok(i),
+                    Ok(NetResponse::ReadIndex(Err(ForwardError::NotLeader { leader }))) => {
+                        Err(ProposeError::NotLeader { leader })
+                    }
+                    Ok(other) => Err(ProposeError::Other(format!("leader answered {other:?}"))),
+                    Err(e) => Err(ProposeError::Other(e)),
+                }
+            }
+            Err(e) => Err(ProposeError::Other(e.to_string())),
         }
     }
 
