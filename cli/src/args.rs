@@ -67,6 +67,11 @@ pub struct InitArgs {
     /// authority key and never bootstraps a cluster of its own.
     #[arg(long, value_name = "BUNDLE")]
     pub join: Option<PathBuf>,
+    /// With --join, for a fleet started all at once with no cluster yet: wait until
+    /// N nodes see each other, then the one with the lowest id creates the cluster
+    /// with all of them. Use a majority of the fleet or more.
+    #[arg(long, value_name = "N", requires = "join")]
+    pub expect: Option<u32>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -102,6 +107,10 @@ pub struct NodeArgs {
     /// cluster (what a cloud image carries)
     #[arg(long, value_name = "BUNDLE", env = "SHOAL_BUNDLE")]
     pub bundle: Option<PathBuf>,
+    /// Fleet start: with no cluster found, wait for N nodes and let the lowest id
+    /// create the cluster (see `shoal init --expect`)
+    #[arg(long, value_name = "N", env = "SHOAL_EXPECT")]
+    pub expect: Option<u32>,
 }
 
 #[derive(Debug, Args)]

@@ -290,3 +290,42 @@ fn a_node_of_another_cluster_cannot_join_or_submit() {
     assert_ne!(code(&out), 0, "a stranger's submit was accepted");
     assert_eq!(cluster_json(&stranger)["leader"], serde_json::Value::Null);
 }
+
+#[test]
+fn a_fleet_started_at_once_forms_one_cluster() {
+    // A bundle made once, then three hosts that all start with it and --expect 3.
+    let admin = TestNode::new(1);
+    assert_eq!(code(&admin.shoal(&["init"])), 0);
+    let bundle = admin.home.join("cluster.bundle");
+    let ports: Vec<u16> = (0..3).map(|_| common::free_port()).collect();
+    let mut nodes: Vec<TestNode> = (0..3)
+        .map(|i| {
+            let mut n = TestNode::new(1);
+            let out = n.shoal(&["init", "--join", bundle.to_str().unwrap(), "--expect", "3"]);
+            assert_eq!(code(&out), 0, "{}", common::stderr(&out));
+            n.node_args = vec![
+                "--no-mdns".into(),
+                "--listen".into(),
+                format!("/ip4/127.0.0.1/tcp/{}", ports[i]),
+            ];
+            for (j, p) in ports.iter().enumerate() {
+                if j != i {
+                    n.node_args.push("--bootstrap".into());
+                    n.node_args.push(format!("/ip4/127.0.0.1/tcp/{p}"));
+                }
+            }
+            n.expect_leader = false;
+            n.spawn();
+            n
+        })
+        .collect();
+    for n in &mut nodes {
+        n.wait_ready();
+    }
+    eventually(Duration::from_secs(30), "3 voters, one leader", || {
+        let v = voters(&nodes[0]);
+        v.len() == 3 && nodes.iter().all(|n| leader_of(n) == leader_of(&nodes[0]))
+    });
+    let id = nodes[2].submit(&["--", "true"]).to_string();
+    nodes[1].ok(&["wait", "--timeout", "30s", &id]);
+}

@@ -46,6 +46,11 @@ pub struct NodeConfig {
     /// Find other nodes of the cluster on the local network.
     #[serde(default = "default_true")]
     pub mdns: bool,
+    /// Fleet start (`init --expect N`): with no cluster found, wait until N fresh
+    /// nodes see each other; the one with the lowest id then creates the cluster
+    /// with all of them. 0: never create a cluster (join one).
+    #[serde(default)]
+    pub expect: u32,
     /// Free-form labels shown in `shoal nodes` (e.g. `gpu`, `zone=eu-1`).
     #[serde(default)]
     pub labels: Vec<String>,
@@ -94,6 +99,8 @@ pub struct Overrides {
     pub no_mdns: bool,
     /// Added to the file's labels.
     pub labels: Vec<String>,
+    /// Replaces the file's `expect`.
+    pub expect: Option<u32>,
 }
 
 impl NodeConfig {
@@ -111,6 +118,7 @@ impl NodeConfig {
             listen: default_listen(),
             bootstrap: Vec::new(),
             mdns: true,
+            expect: 0,
             labels: Vec::new(),
             voter_grace_ms: default_voter_grace_ms(),
         }
@@ -145,6 +153,9 @@ impl NodeConfig {
         }
         if o.no_mdns {
             self.mdns = false;
+        }
+        if let Some(n) = o.expect {
+            self.expect = n;
         }
         for l in &o.labels {
             if !self.labels.contains(l) {

@@ -48,7 +48,7 @@ pub fn init_genesis(home: &Home) -> Result<InitReport, HomeError> {
 /// Creates a home that joins the cluster of `bundle_path` (simple mode: the bundle
 /// carries the authority key, and this node certifies its own new key with it). The
 /// node never bootstraps a cluster; it finds one and is added by its leader.
-pub fn init_join(home: &Home, bundle_path: &Path) -> Result<InitReport, HomeError> {
+pub fn init_join(home: &Home, bundle_path: &Path, expect: u32) -> Result<InitReport, HomeError> {
     refuse_existing(home.root())?;
     let bundle = Bundle::load(bundle_path)?;
     let bad = |detail: String| HomeError::Config {
@@ -74,6 +74,7 @@ pub fn init_join(home: &Home, bundle_path: &Path) -> Result<InitReport, HomeErro
         false,
     );
     config.bootstrap = bundle.bootstrap.clone();
+    config.expect = expect;
     build(home, &authority, config, &bundle, false)
 }
 
@@ -215,7 +216,7 @@ mod tests {
         let genesis = Home::new(dir.path().join("g"));
         let g = init_genesis(&genesis).unwrap();
         let joined = Home::new(dir.path().join("j"));
-        let j = init_join(&joined, &genesis.bundle()).unwrap();
+        let j = init_join(&joined, &genesis.bundle(), 0).unwrap();
         assert_eq!(j.cluster_id, g.cluster_id);
         assert_ne!(j.node_id, g.node_id);
         let config = NodeConfig::load(&joined.config()).unwrap();
@@ -228,7 +229,7 @@ mod tests {
         b.authority_secret_key = None;
         let path = dir.path().join("hardened.bundle");
         std::fs::write(&path, b.to_toml()).unwrap();
-        let err = init_join(&Home::new(dir.path().join("k")), &path).unwrap_err();
+        let err = init_join(&Home::new(dir.path().join("k")), &path, 0).unwrap_err();
         assert!(err.to_string().contains("hardened"), "{err}");
         assert!(!dir.path().join("k").exists());
     }

@@ -50,7 +50,7 @@ pub async fn run(opts: NodeOptions) -> Result<(), FatalError> {
             .into());
         }
         let report = match &opts.join_bundle {
-            Some(bundle) => init_join(&home, bundle)?,
+            Some(bundle) => init_join(&home, bundle, opts.overrides.expect.unwrap_or(0))?,
             None => init_genesis(&home)?,
         };
         let what = if opts.join_bundle.is_some() {
@@ -125,6 +125,8 @@ async fn run_loaded(
         identity.node_id.0,
         identity.certificate.clone(),
         Duration::from_millis(config.voter_grace_ms),
+        config.expect,
+        adverts.clone(),
     );
     let membership_task = tokio::spawn(membership.run(stop_rx.clone()).in_current_span());
     let lapse = LapseWatch {

@@ -47,6 +47,7 @@ async fn run(home: Home, args: NodeArgs) -> i32 {
             bootstrap: args.bootstrap,
             no_mdns: args.no_mdns,
             labels: args.labels,
+            expect: args.expect,
         },
         supervisor: SupervisorCommand::beside(&exe),
         init_if_missing: true,

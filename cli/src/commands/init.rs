@@ -9,7 +9,7 @@ use crate::output;
 
 pub fn run(home: &Home, a: InitArgs) -> Result<i32, CliError> {
     if let Some(bundle) = &a.join {
-        let r = init_join(home, bundle)?;
+        let r = init_join(home, bundle, a.expect.unwrap_or(0))?;
         output::line(&format!(
             "Initialized Shoal home {} to join cluster {}\n  node id:    {}\n  peer id:    {}\n\
              Start it with `shoal node` (add --bootstrap /ip4/ADDR/tcp/7420 if the cluster is not on\n\

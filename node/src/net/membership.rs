@@ -21,6 +21,7 @@ use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use super::addr;
+use super::adverts::AdvertTable;
 use super::message::{decode, encode, NetRequest, NetResponse};
 use super::peers::PeerBook;
 
@@ -36,6 +37,9 @@ pub struct Membership {
     pub node_id: u64,
     pub certificate: Certificate,
     pub voter_grace: Duration,
+    /// Fleet start: create the cluster once this many fresh nodes see each other.
+    pub expect: u32,
+    pub adverts: AdvertTable,
     leader_since: Mutex<Option<Instant>>,
 }
 
@@ -47,6 +51,8 @@ impl Membership {
         node_id: u64,
         certificate: Certificate,
         voter_grace: Duration,
+        expect: u32,
+        adverts: AdvertTable,
     ) -> Membership {
         Membership {
             raft,
@@ -55,6 +61,8 @@ impl Membership {
             node_id,
             certificate,
             voter_grace,
+            expect,
+            adverts,
             leader_since: Mutex::new(None),
         }
     }
@@ -87,6 +95,9 @@ impl Membership {
             }
         }
         if !is_member {
+            if self.expect > 0 && self.fleet_start(&m).await {
+                return;
+            }
             self.ask_to_join(&m).await;
             return;
         }
@@ -127,6 +138,57 @@ impl Membership {
     pub async fn own_addr(&self) -> String {
         let addrs = self.p2p.listen_addrs().await.unwrap_or_default();
         addr::encode(&self.p2p.local_peer_id(), &addrs)
+    }
+
+    /// `init --expect N`: if no cluster is visible and this node has the lowest id
+    /// among at least N connected fresh nodes (itself included), creates the cluster
+    /// with all of them. True if it did.
+    async fn fleet_start(&self, m: &RaftMetrics<u64, openraft::BasicNode>) -> bool {
+        if m.current_leader.is_some() || m.membership_config.membership().nodes().next().is_some() {
+            return false;
+        }
+        // Anyone who knows a leader means a cluster exists: join it instead.
+        let adverts = self.adverts.all();
+        if adverts.iter().any(|(a, _)| a.leader.is_some()) {
+            return false;
+        }
+        let mut seen: BTreeSet<u64> = self.peers.connected_nodes().into_iter().collect();
+        seen.insert(self.node_id);
+        if (seen.len() as u32) < self.expect {
+            debug!(
+                seen = seen.len(),
+                expect = self.expect,
+                "fleet start: waiting for more nodes"
+            );
+            return false;
+        }
+        if seen.first() != Some(&self.node_id) {
+            return false; // the lowest id creates it
+        }
+        // At most 5 voters; anyone beyond joins as a learner afterwards.
+        let mut members = BTreeMap::new();
+        for id in seen.iter().take(5) {
+            let addr = if *id == self.node_id {
+                self.own_addr().await
+            } else {
+                match self.peers.peer_of(*id) {
+                    Some(peer) => addr::encode(&peer, &[]),
+                    None => continue,
+                }
+            };
+            members.insert(*id, BasicNode { addr });
+        }
+        info!(
+            nodes = members.len(),
+            "fleet start: creating the cluster with every node in sight"
+        );
+        match self.raft.initialize(members).await {
+            Ok(()) => true,
+            Err(e) => {
+                warn!(error = %e, "fleet start: could not create the cluster");
+                false
+            }
+        }
     }
 
     async fn ask_to_join(&self, m: &RaftMetrics<u64, openraft::BasicNode>) {
