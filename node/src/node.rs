@@ -122,11 +122,9 @@ async fn run_loaded(
         raft.clone(),
         peers.clone(),
         p2p.clone(),
-        identity.node_id.0,
-        identity.certificate.clone(),
-        Duration::from_millis(config.voter_grace_ms),
-        config.expect,
         adverts.clone(),
+        &identity,
+        &config,
     );
     let membership_task = tokio::spawn(membership.run(stop_rx.clone()).in_current_span());
     let lapse = LapseWatch {

@@ -14,6 +14,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use openraft::{BasicNode, ChangeMembers, Raft, RaftMetrics, ServerState};
+use shoal_home::{Identity, NodeConfig};
 use shoal_p2p::P2pHandle;
 use shoal_raft_store::TypeConfig;
 use shoal_types::{Certificate, NodeId};
@@ -48,20 +49,18 @@ impl Membership {
         raft: Raft<TypeConfig>,
         peers: PeerBook,
         p2p: P2pHandle,
-        node_id: u64,
-        certificate: Certificate,
-        voter_grace: Duration,
-        expect: u32,
         adverts: AdvertTable,
+        identity: &Identity,
+        config: &NodeConfig,
     ) -> Membership {
         Membership {
             raft,
             peers,
             p2p,
-            node_id,
-            certificate,
-            voter_grace,
-            expect,
+            node_id: identity.node_id.0,
+            certificate: identity.certificate.clone(),
+            voter_grace: Duration::from_millis(config.voter_grace_ms),
+            expect: config.expect,
             adverts,
             leader_since: Mutex::new(None),
         }
