@@ -2,7 +2,6 @@
 //! and stop them in order on SIGTERM or SIGINT.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use shoal_p2p::P2pConfig;
 
