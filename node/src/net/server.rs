@@ -44,6 +44,11 @@ impl Server {
         while let Some(ev) = events.recv().await {
             match ev {
                 P2pEvent::PeerAdmitted { peer, certificate } => match certificate.node_id() {
+                    Ok(node) if self.recorded_peer(node.0).is_some_and(|p| p != peer) => {
+                        // The membership knows this node id under another key: not the
+                        // same node, whatever its certificate says. Not trusted.
+                        warn!(%node, %peer, "a peer claims the id of a member with another key; ignored");
+                    }
                     Ok(node) => {
                         self.peers.learn(node.0, peer);
                         self.peers.set_connected(peer, true);
@@ -70,6 +75,15 @@ impl Server {
         }
     }
 
+    /// The peer id the membership records for `node`, if any.
+    fn recorded_peer(&self, node: u64) -> Option<PeerId> {
+        let m = self.raft.metrics().borrow().membership_config.clone();
+        m.membership()
+            .get_node(&node)
+            .and_then(|n| super::addr::decode(&n.addr))
+            .map(|(p, _)| p)
+    }
+
     async fn handle(&self, peer: PeerId, body: &[u8]) -> NetResponse {
         let req: NetRequest = match decode(body) {
             Ok(r) => r,
@@ -78,6 +92,23 @@ impl Server {
                 return NetResponse::Refused(e);
             }
         };
+        // A raft message must come from the node it speaks for (the leader or the
+        // candidate in its vote): a certified node cannot pose as another.
+        let claimed = match &req {
+            NetRequest::Append(rpc) => rpc.vote.leader_id().voted_for(),
+            NetRequest::Vote(rpc) => rpc.vote.leader_id().voted_for(),
+            NetRequest::Snapshot(rpc) => rpc.vote.leader_id().voted_for(),
+            _ => None,
+        };
+        if let Some(claimed) = claimed {
+            if self.peers.node_of(&peer) != Some(claimed) {
+                warn!(%peer, claimed = %NodeId(claimed), "raft message for another node refused");
+                return NetResponse::Refused(format!(
+                    "{peer} may not speak for node {}",
+                    NodeId(claimed)
+                ));
+            }
+        }
         match req {
             NetRequest::Append(rpc) => NetResponse::Append(self.raft.append_entries(rpc).await),
             NetRequest::Vote(rpc) => NetResponse::Vote(self.raft.vote(rpc).await),
