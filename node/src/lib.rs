@@ -12,5 +12,5 @@ pub mod raft;
 pub mod worker;
 
 pub use error::{ApiError, FatalError};
-pub use node::{run, NodeOptions};
+pub use node::{run, start, NodeOptions, RunningNode};
 pub use shoal_home::{Home, Overrides};

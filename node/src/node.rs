@@ -3,11 +3,14 @@
 
 use std::sync::Arc;
 
-use shoal_p2p::P2pConfig;
+use openraft::Raft;
+use shoal_p2p::{P2pConfig, P2pHandle};
+use shoal_raft_store::{StoreView, TypeConfig};
 
 use shoal_types::EnvelopeVerifier;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tracing::{info, info_span, warn, Instrument};
 
 use shoal_home::{init_genesis, init_join, Home, HomeError, Identity, NodeConfig, Overrides};
@@ -20,8 +23,9 @@ use crate::net::membership::Membership;
 use crate::net::peers::PeerBook;
 use crate::net::raft_network::P2pRaftNetwork;
 use crate::net::server::Server;
+use crate::raft::proposer::Proposer;
+use crate::raft::start::start as start_raft;
 use crate::raft::submit_batcher::SubmitBatcher;
-use crate::raft::{proposer::Proposer, start::start};
 use crate::worker::launch::SupervisorCommand;
 use crate::worker::{Worker, WorkerStatus};
 
@@ -40,6 +44,52 @@ pub struct NodeOptions {
 
 /// Runs a node until SIGTERM or SIGINT.
 pub async fn run(opts: NodeOptions) -> Result<(), FatalError> {
+    let node = start(opts).await?;
+    wait_for_signal().await;
+    node.stop().await;
+    Ok(())
+}
+
+/// A started node: handles to its parts, and [`RunningNode::stop`].
+pub struct RunningNode {
+    pub identity: Arc<Identity>,
+    pub home: Home,
+    pub raft: Raft<TypeConfig>,
+    pub proposer: Proposer,
+    pub view: StoreView,
+    pub p2p: P2pHandle,
+    stop_tx: watch::Sender<bool>,
+    server_task: JoinHandle<Result<(), std::io::Error>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningNode {
+    /// Stops the API, the worker (its jobs' supervisors then kill the jobs) and the
+    /// background tasks, then raft.
+    pub async fn stop(self) {
+        let span = info_span!("node", node = %self.identity.node_id);
+        async move {
+            info!("shutting down");
+            let _ = self.stop_tx.send(true);
+            if let Ok(Err(e)) = self.server_task.await {
+                warn!(error = %e, "API server ended with an error");
+            }
+            for t in self.tasks {
+                let _ = t.await;
+            }
+            if let Err(e) = self.raft.shutdown().await {
+                warn!(error = %e, "raft did not shut down cleanly");
+            }
+            let _ = std::fs::remove_file(self.home.socket());
+            info!("stopped");
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+/// Starts a node (creating its home first if asked) and returns once its API is up.
+pub async fn start(opts: NodeOptions) -> Result<RunningNode, FatalError> {
     let home = opts.home.clone();
     if !home.exists() {
         if !opts.init_if_missing {
@@ -63,17 +113,17 @@ pub async fn run(opts: NodeOptions) -> Result<(), FatalError> {
     config.validate(&home.config())?;
     let identity = Arc::new(Identity::load(&home, &config)?);
     let span = info_span!("node", node = %identity.node_id);
-    run_loaded(opts, home, config, identity)
+    start_loaded(opts, home, config, identity)
         .instrument(span)
         .await
 }
 
-async fn run_loaded(
+async fn start_loaded(
     opts: NodeOptions,
     home: Home,
     config: NodeConfig,
     identity: Arc<Identity>,
-) -> Result<(), FatalError> {
+) -> Result<RunningNode, FatalError> {
     std::fs::create_dir_all(home.jobs_dir()).map_err(|e| HomeError::HomeIo {
         path: home.jobs_dir(),
         detail: e.to_string(),
@@ -86,7 +136,7 @@ async fn run_loaded(
         p2p: p2p.clone(),
         peers: peers.clone(),
     };
-    let raft = start(
+    let raft = start_raft(
         identity.node_id.0,
         &config,
         network,
@@ -161,7 +211,7 @@ async fn run_loaded(
         labels: config.labels.clone(),
         table: adverts.clone(),
     };
-    tokio::spawn(publisher.run(stop_rx.clone()).in_current_span());
+    let publisher_task = tokio::spawn(publisher.run(stop_rx.clone()).in_current_span());
     let state = AppState {
         identity: identity.clone(),
         verifier,
@@ -171,29 +221,25 @@ async fn run_loaded(
         p2p: p2p.clone(),
         peers: peers.clone(),
         adverts,
-        proposer,
-        view,
+        proposer: proposer.clone(),
+        view: view.clone(),
         worker: status_rx,
     };
     let server = api::serve(state, stop_rx.clone())?;
     let server_task = tokio::spawn(server.in_current_span());
     info!(slots = config.effective_slots(), home = %home.root().display(), "node running");
 
-    wait_for_signal().await;
-    info!("shutting down");
-    let _ = stop_tx.send(true);
-    if let Ok(Err(e)) = server_task.await {
-        warn!(error = %e, "API server ended with an error");
-    }
-    let _ = worker_task.await;
-    let _ = membership_task.await;
-    let _ = lapse_task.await;
-    if let Err(e) = raft.shutdown().await {
-        warn!(error = %e, "raft did not shut down cleanly");
-    }
-    let _ = std::fs::remove_file(home.socket());
-    info!("stopped");
-    Ok(())
+    Ok(RunningNode {
+        identity,
+        home,
+        raft,
+        proposer,
+        view,
+        p2p,
+        stop_tx,
+        server_task,
+        tasks: vec![worker_task, membership_task, lapse_task, publisher_task],
+    })
 }
 
 /// The swarm's settings from the node's config and identity.

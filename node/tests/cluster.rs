@@ -1,0 +1,145 @@
+//! Three node runtimes in one process, talking over real libp2p connections on
+//! loopback with real RocksDB stores: joining, forwarded writes, what a peer may
+//! ask, and linearizable reads on followers.
+
+use std::time::Duration;
+
+use shoal_home::{init_genesis, init_join, Home, Overrides};
+use shoal_node::worker::launch::SupervisorCommand;
+use shoal_node::{start, NodeOptions, RunningNode};
+use shoal_raft_store::{Request, Response};
+use shoal_types::api::ReleaseOutcome;
+use shoal_types::{JobId, NodeId};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap()
+}
+
+fn options(home: Home, port: u16, bootstrap: Option<u16>) -> NodeOptions {
+    NodeOptions {
+        home,
+        overrides: Overrides {
+            // No job is submitted here, so the workers stay idle.
+            slots: Some(1),
+            listen: Some(vec![format!("/ip4/127.0.0.1/tcp/{port}")]),
+            bootstrap: bootstrap
+                .map(|p| vec![format!("/ip4/127.0.0.1/tcp/{p}")])
+                .unwrap_or_default(),
+            no_mdns: true,
+            ..Default::default()
+        },
+        supervisor: SupervisorCommand {
+            program: "/bin/false".into(),
+            args: vec![],
+        },
+        init_if_missing: false,
+        join_bundle: None,
+    }
+}
+
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !check() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not within 30 s: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn voters(n: &RunningNode) -> usize {
+    n.raft
+        .metrics()
+        .borrow()
+        .membership_config
+        .membership()
+        .voter_ids()
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_join_forward_writes_and_act_only_for_themselves() {
+    let dir = tempfile::tempdir().unwrap();
+    let homes: Vec<Home> = (0..3)
+        .map(|i| Home::new(dir.path().join(format!("n{i}"))))
+        .collect();
+    init_genesis(&homes[0]).unwrap();
+    for h in &homes[1..] {
+        init_join(h, &homes[0].bundle(), 0).unwrap();
+    }
+    let p0 = free_port();
+    let a = start(options(homes[0].clone(), p0, None)).await.unwrap();
+    let b = start(options(homes[1].clone(), free_port(), Some(p0)))
+        .await
+        .unwrap();
+    let c = start(options(homes[2].clone(), free_port(), Some(p0)))
+        .await
+        .unwrap();
+
+    // The leader adds both as learners and promotes them: three voters.
+    eventually("3 voters", || voters(&a) == 3).await;
+    let leader = a.raft.metrics().borrow().current_leader.unwrap();
+    let follower = [&a, &b, &c]
+        .into_iter()
+        .find(|n| n.identity.node_id.0 != leader)
+        .unwrap();
+
+    // A write at a follower is forwarded to the leader and answered after commit.
+    let r = follower
+        .proposer
+        .propose_patiently(
+            Request::Release {
+                ids: vec![JobId(42)],
+            },
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        r,
+        Response::Released {
+            results: vec![(JobId(42), ReleaseOutcome::NotFound)]
+        }
+    );
+
+    // A node may lease only for itself: the leader refuses a lease for another.
+    let other = [&a, &b, &c]
+        .into_iter()
+        .find(|n| n.identity.node_id != follower.identity.node_id)
+        .unwrap();
+    let refused = follower
+        .proposer
+        .propose(Request::Lease {
+            node: other.identity.node_id,
+            max_jobs: 1,
+            now_ms: 1,
+        })
+        .await;
+    let err = refused
+        .expect_err("a lease for another node was accepted")
+        .to_string();
+    assert!(err.contains("may not act for node"), "{err}");
+
+    // A read barrier on a follower sees everything committed before it began.
+    let committed_before = [&a, &b, &c]
+        .into_iter()
+        .find(|n| n.identity.node_id == NodeId(leader))
+        .unwrap()
+        .view
+        .last_applied()
+        .unwrap();
+    follower
+        .proposer
+        .read_barrier(&follower.view, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(follower.view.last_applied().unwrap() >= committed_before);
+
+    for n in [c, b, a] {
+        n.stop().await;
+    }
+}
