@@ -329,3 +329,61 @@ fn a_fleet_started_at_once_forms_one_cluster() {
     let id = nodes[2].submit(&["--", "true"]).to_string();
     nodes[1].ok(&["wait", "--timeout", "30s", &id]);
 }
+
+#[test]
+fn a_killed_workers_job_runs_elsewhere_within_seconds() {
+    let mut nodes = cluster(3, 1);
+    eventually(Duration::from_secs(30), "3 voters", || {
+        voters(&nodes[0]).len() == 3
+    });
+    let leader = leader_of(&nodes[0]).expect("leader");
+    let marker = format!("shoal-kill-marker-{}", std::process::id());
+    let trace = nodes[0].dir.path().join("trace");
+    let cmd = format!(
+        "echo \"$SHOAL_JOB_ID $SHOAL_ATTEMPT $SHOAL_NODE_ID\" >> {}; sleep 30; : {marker}",
+        trace.display()
+    );
+    let ids: Vec<u64> = (0..3)
+        .map(|_| nodes[0].submit(&["--shell", &cmd]))
+        .collect();
+    eventually(Duration::from_secs(30), "three attempts running", || {
+        std::fs::read_to_string(&trace)
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+            == 3
+    });
+    let vi = nodes.iter().position(|n| n.node_id() != leader).unwrap();
+    let victim_id = nodes[vi].node_id();
+    let job = *ids
+        .iter()
+        .find(|id| nodes[0].status(**id)["node"] == victim_id.as_str())
+        .expect("a job on the follower");
+    let other = *ids.iter().find(|id| **id != job).unwrap();
+    let survivor = if vi == 0 { 1 } else { 0 };
+    nodes[survivor].ok(&["cancel", &other.to_string()]);
+    eventually(Duration::from_secs(20), "the cancelled job gone", || {
+        marker_processes(&marker) == 2
+    });
+
+    let t0 = Instant::now();
+    nodes[vi].kill9();
+    let moved = eventually(Duration::from_secs(20), "the job's second attempt", || {
+        std::fs::read_to_string(&trace)
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.starts_with(&format!("{job} 2 ")))
+    });
+    eprintln!("killed worker's job re-ran elsewhere after {moved:?}");
+    // The killed node's supervisor fenced its copy at once: never two copies.
+    assert_eq!(
+        marker_processes(&marker),
+        2,
+        "the old attempt outlived its node"
+    );
+    assert!(
+        t0.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        t0.elapsed()
+    );
+    nodes[survivor].ok(&["cancel", &job.to_string()]);
+}

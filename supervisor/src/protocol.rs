@@ -22,8 +22,10 @@ pub struct LaunchSpec {
 
 /// A control line from the node.
 pub const RENEW: &str = "renew";
-/// A control line from the node: the job was cancelled.
+/// A control line from the node: the job was cancelled (SIGTERM, grace, SIGKILL).
 pub const KILL: &str = "kill";
+/// A control line from the node: its lease can no longer be trusted; SIGKILL now.
+pub const FENCE: &str = "fence";
 
 /// A line the supervisor prints on its stdout.
 #[derive(Debug, Clone, Serialize, Deserialize)]

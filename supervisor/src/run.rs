@@ -2,12 +2,14 @@
 //! process group.
 //!
 //! It reads a [`LaunchSpec`] line from stdin, starts the job in a new process group
-//! with output going to files, and then watches three things: the job exiting, the
-//! per-attempt timeout, and the node. Output comes back over pipes (see [`crate::output`]). The node renews a deadline over the pipe; if the
-//! pipe closes (node died) or renewals stop for `lease_ms` (node hung or stopped), the
-//! supervisor kills the whole group itself — SIGTERM, a grace period, SIGKILL — so a
-//! job never outlives the node's claim on it. It reports the outcome (exit code or
-//! signal, wall and CPU time, peak RSS) as one JSON line on stdout.
+//! with its output piped into files (see [`crate::output`]), and then watches three
+//! things: the job exiting, the per-attempt timeout, and the node. A timeout or a
+//! cancel gets SIGTERM, a grace period, then SIGKILL. The node renews a deadline over
+//! the pipe; if the pipe closes (node died), renewals stop for `lease_ms` (node hung,
+//! stopped or cut off from the leader), or the node sends `fence`, the supervisor
+//! SIGKILLs the whole group at once, so a job never outlives its node's claim on it.
+//! It reports the outcome (exit code or signal, wall and CPU time, peak RSS, output
+//! summaries, whether it was fenced) as one JSON line on stdout.
 //!
 //! Synchronous by design: no async runtime in a process that runs once per job.
 
@@ -21,7 +23,7 @@ use std::time::{Duration, Instant};
 use shoal_types::{AttemptOutcome, FailReason};
 
 use crate::output::{Pump, Sink};
-use crate::protocol::{LaunchSpec, Report, KILL, RENEW};
+use crate::protocol::{LaunchSpec, Report, FENCE, KILL, RENEW};
 
 /// How long output may keep arriving after the job's group is gone (only a process
 /// that escaped the group can still hold the pipes).
@@ -35,6 +37,7 @@ enum Event {
     },
     Renew,
     Kill,
+    Fence,
     NodeGone,
 }
 
@@ -194,11 +197,17 @@ fn run(spec: &LaunchSpec) -> Report {
             Some(Event::Renew) if kill_at.is_none() => lease_deadline = Instant::now() + lease,
             Some(Event::Renew) => {}
             Some(Event::Kill) => start_kill(pid, &mut kill_at, grace),
+            // Fencing kills at once: the job's slot may be given away within seconds,
+            // and a grace period could let two attempts overlap.
+            Some(Event::Fence) => {
+                lease_lapsed = true;
+                fence(pid, &mut kill_at);
+            }
             Some(Event::NodeGone) if !node_gone => {
-                // Nobody will read the result; kill the job and let the node re-queue it.
+                // Nobody will read the result; the job will be re-queued.
                 node_gone = true;
                 lease_lapsed = true;
-                start_kill(pid, &mut kill_at, grace);
+                fence(pid, &mut kill_at);
             }
             Some(Event::NodeGone) => {}
             None => {
@@ -214,11 +223,17 @@ fn run(spec: &LaunchSpec) -> Report {
                     start_kill(pid, &mut kill_at, grace);
                 } else if now >= lease_deadline {
                     lease_lapsed = true;
-                    start_kill(pid, &mut kill_at, grace);
+                    fence(pid, &mut kill_at);
                 }
             }
         }
     }
+}
+
+/// SIGKILL to the whole group now; nothing left to escalate to.
+fn fence(pid: i32, kill_at: &mut Option<Instant>) {
+    unsafe { libc::kill(-pid, libc::SIGKILL) };
+    *kill_at = Some(Instant::now() + Duration::from_secs(3600));
 }
 
 /// SIGTERM to the whole group now, SIGKILL after `grace` (once).
@@ -268,6 +283,7 @@ fn watch_node(tx: mpsc::Sender<Event>) {
         let ev = match line {
             Ok(l) if l.trim() == RENEW => Event::Renew,
             Ok(l) if l.trim() == KILL => Event::Kill,
+            Ok(l) if l.trim() == FENCE => Event::Fence,
             Ok(_) => continue,
             Err(_) => break,
         };

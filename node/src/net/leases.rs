@@ -47,6 +47,17 @@ impl LeaseTiming {
     pub fn lapse(&self) -> Duration {
         self.lease + self.margin
     }
+    /// A worker whose connection to the leader is gone fences its jobs this long
+    /// after its last acknowledged heartbeat.
+    pub fn fence_when_cut_off(&self) -> Duration {
+        Duration::from_secs(1).min(self.margin)
+    }
+    /// The leader re-queues the jobs of a worker whose connections all closed this
+    /// long ago (a crashed node closes its sockets at once; its supervisors kill
+    /// their jobs as soon as it dies, and a live node cut off fences them sooner).
+    pub fn requeue_when_gone(&self) -> Duration {
+        self.fence_when_cut_off() + Duration::from_millis(500)
+    }
     /// How often workers heartbeat.
     pub fn heartbeat_every(&self) -> Duration {
         (self.lease / 6).max(Duration::from_millis(100))
@@ -61,9 +72,27 @@ impl LeaseTiming {
 #[derive(Default)]
 pub struct Liveness {
     last_seen: Mutex<HashMap<u64, Instant>>,
+    /// Nodes whose every connection to this one closed, and when.
+    gone: Mutex<HashMap<u64, Instant>>,
 }
 
 impl Liveness {
+    pub fn disconnected(&self, node: u64) {
+        if let Ok(mut g) = self.gone.lock() {
+            g.entry(node).or_insert_with(Instant::now);
+        }
+    }
+
+    pub fn connected(&self, node: u64) {
+        if let Ok(mut g) = self.gone.lock() {
+            g.remove(&node);
+        }
+    }
+
+    fn gone_since(&self, node: u64) -> Option<Instant> {
+        self.gone.lock().ok().and_then(|g| g.get(&node).copied())
+    }
+
     pub fn seen(&self, node: u64) {
         if let Ok(mut m) = self.last_seen.lock() {
             m.insert(node, Instant::now());
@@ -98,6 +127,15 @@ pub struct LeaderLink {
 }
 
 impl LeaderLink {
+    /// False only when a leader is known and this node has no connection to it (an
+    /// election in progress does not count: no leader is known then).
+    pub fn leader_reachable(&self) -> bool {
+        match self.raft.metrics().borrow().current_leader {
+            Some(l) if l != self.node.0 => self.peers.is_connected(l),
+            _ => true,
+        }
+    }
+
     /// Tells the leader this worker is alive. `true` once the leader acknowledged.
     pub async fn heartbeat(&self) -> bool {
         let leader = self.raft.metrics().borrow().current_leader;
@@ -182,7 +220,11 @@ impl LapseWatch {
                     .liveness
                     .last_seen(node.0)
                     .map_or(since, |t| t.max(since));
-                if last.elapsed() < self.timing.lapse() {
+                let gone = self.liveness.gone_since(node.0).filter(|g| {
+                    g.elapsed() >= self.timing.requeue_when_gone()
+                        && self.liveness.last_seen(node.0).is_none_or(|s| s < *g)
+                });
+                if gone.is_none() && last.elapsed() < self.timing.lapse() {
                     continue;
                 }
                 let req = Request::RequeueNode {

@@ -52,12 +52,17 @@ impl Server {
                     Ok(node) => {
                         self.peers.learn(node.0, peer);
                         self.peers.set_connected(peer, true);
+                        self.liveness.connected(node.0);
                         info!(%node, %peer, "peer connected");
                     }
                     Err(e) => warn!(%peer, error = %e, "admitted peer with an unreadable key"),
                 },
                 P2pEvent::PeerGone { peer } => {
                     self.peers.set_connected(peer, false);
+                    if let Some(node) = self.peers.node_of(&peer) {
+                        self.liveness.disconnected(node);
+                        self.leader_gone(node);
+                    }
                     debug!(%peer, "peer disconnected");
                 }
                 P2pEvent::Request { peer, body, reply } => {
@@ -73,6 +78,36 @@ impl Server {
                 P2pEvent::Gossip { from, body } => self.adverts.receive(&self.peers, from, &body),
             }
         }
+    }
+
+    /// Every connection to the leader closed (its process most likely died: a live
+    /// but unreachable leader keeps its connections until they time out). Rather than
+    /// wait out the election timeout, a voter stands for election after a short
+    /// random delay (so voters rarely split the vote), unless the leader is back.
+    fn leader_gone(&self, node: u64) {
+        let m = self.raft.metrics().borrow().clone();
+        let voter = m
+            .membership_config
+            .membership()
+            .voter_ids()
+            .any(|v| v == self.identity.node_id.0);
+        if m.current_leader != Some(node) || !voter {
+            return;
+        }
+        let raft = self.raft.clone();
+        let peers = self.peers.clone();
+        let delay = std::time::Duration::from_millis(50 + rand::random::<u64>() % 200);
+        tokio::spawn(
+            async move {
+                tokio::time::sleep(delay).await;
+                let still = raft.metrics().borrow().current_leader == Some(node);
+                if still && !peers.is_connected(node) {
+                    info!(leader = %NodeId(node), "lost every connection to the leader; calling an election");
+                    let _ = raft.trigger().elect().await;
+                }
+            }
+            .in_current_span(),
+        );
     }
 
     /// The peer id the membership records for `node`, if any.

@@ -13,7 +13,7 @@ use tokio::process::{ChildStdin, Command};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
-use shoal_supervisor::protocol::{LaunchSpec, Report, KILL, RENEW};
+use shoal_supervisor::protocol::{LaunchSpec, Report, FENCE, KILL, RENEW};
 
 /// How to start a supervisor: `shoal-supervisor`, or `shoal __supervise` when the
 /// small binary is not installed next to `shoal`.
@@ -66,6 +66,11 @@ impl JobControl {
         self.send(KILL).await
     }
 
+    /// Asks the supervisor to SIGKILL the group now: the lease cannot be trusted.
+    pub async fn fence(&mut self) -> std::io::Result<()> {
+        self.send(FENCE).await
+    }
+
     async fn send(&mut self, line: &str) -> std::io::Result<()> {
         self.stdin.write_all(format!("{line}\n").as_bytes()).await?;
         self.stdin.flush().await
@@ -105,11 +110,14 @@ pub async fn launch(
             match serde_json::from_str::<Report>(&l) {
                 Ok(Report::Started { pid }) => debug!(job = %job, pid, "job started"),
                 Ok(Report::Finished {
-                    outcome: o,
+                    outcome: mut o,
                     lease_lapsed,
                 }) => {
                     if lease_lapsed {
+                        // Fenced, not failed: the job goes back to the queue (if this
+                        // lease is still the current one at all).
                         warn!(job = %job, "supervisor killed the job: lease lapsed");
+                        o.error = Some(FailReason::Lost);
                     }
                     outcome = Some(o);
                 }

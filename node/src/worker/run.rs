@@ -62,7 +62,10 @@ impl Worker {
         let slots = self.config.effective_slots();
         let (done_tx, mut done_rx) = mpsc::channel::<Finished>(FINISHED_QUEUE);
         let mut applied = self.view.subscribe();
-        let mut tick = tokio::time::interval(self.leader.timing.heartbeat_every());
+        // Checks the line to the leader 4 times a second; heartbeats once a second.
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+        let mut beat_sent = tokio::time::Instant::now() - self.leader.timing.heartbeat_every();
+        let mut last_ack = std::time::Instant::now();
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut running: HashMap<JobId, RunningAttempt> = HashMap::new();
         let (mut outbox, mut finished) = match Outbox::open(&self.home.outbox()) {
@@ -99,6 +102,25 @@ impl Worker {
                 }
                 r = applied.changed() => if r.is_err() { break },
                 _ = tick.tick() => {
+                    // Cut off from a known leader: fence our jobs before the leader
+                    // gives them away (it waits longer after seeing us go).
+                    if !running.is_empty()
+                        && last_ack.elapsed() >= self.leader.timing.fence_when_cut_off()
+                        && !self.leader.leader_reachable()
+                    {
+                        for (job, r) in running.iter_mut().filter(|(_, r)| !r.kill_sent) {
+                            warn!(job = %job, "cut off from the leader; fencing the job");
+                            r.kill_sent = true;
+                            if let Err(e) = r.control.fence().await {
+                                debug!(job = %job, error = %e, "fence not delivered");
+                            }
+                        }
+                    }
+                    if beat_sent.elapsed() < self.leader.timing.heartbeat_every() {
+                        continue;
+                    }
+                    beat_sent = tokio::time::Instant::now();
+                    let sent_at = std::time::Instant::now();
                     // Renew only what the leader still vouches for: no acknowledged
                     // heartbeat, no renewal, and the supervisors fence themselves.
                     if !self.leader.heartbeat().await {
@@ -107,6 +129,7 @@ impl Worker {
                         }
                         continue;
                     }
+                    last_ack = sent_at;
                     for (job, r) in running.iter_mut() {
                         if let Err(e) = r.control.renew().await {
                             debug!(job = %job, error = %e, "renewal not delivered");

@@ -1,5 +1,7 @@
 //! Complete: record the outcome of finished attempts. A result counts only with the
-//! fencing token of the job's current, unfinished attempt on that node.
+//! fencing token of the job's current, unfinished attempt on that node. An attempt
+//! that ended `lost` (its lease lapsed, so its node's supervisor fenced it) is not the
+//! job's fault: the job goes back to the queue in its old place.
 
 use shoal_types::{FailReason, JobState, NodeId};
 
@@ -45,14 +47,21 @@ pub fn complete(
         attempt.max_rss_kb = Some(o.max_rss_kb);
         attempt.stdout = o.stdout.clone();
         attempt.stderr = o.stderr.clone();
+        let lost = o.error == Some(FailReason::Lost);
         if prev == JobState::Running {
             rec.state = if o.succeeded() {
                 JobState::Succeeded
+            } else if lost {
+                JobState::Queued
             } else {
                 JobState::Failed
             };
         }
-        rec.ended_at_ms = Some(now_ms);
+        if rec.state == JobState::Queued {
+            jobs::queue_push(txn, &rec);
+        } else {
+            rec.ended_at_ms = Some(now_ms);
+        }
         jobs::save(txn, &rec, Some(prev))?;
         jobs::running_remove(txn, node, rec.id);
         accepted.push(rec.id);
@@ -172,5 +181,43 @@ mod tests {
             h.view.list_jobs(Some(JobState::Failed), 10).unwrap().len(),
             1
         );
+    }
+
+    #[test]
+    fn a_lost_attempt_puts_the_job_back_in_the_queue() {
+        let h = Harness::new();
+        let id = h.submit(&h.envelope(0));
+        let (t, _) = h.run_at(Request::Lease {
+            node: NodeId(1),
+            max_jobs: 1,
+            now_ms: 5,
+        });
+        let outcome = AttemptOutcome {
+            signal: Some(9),
+            error: Some(FailReason::Lost),
+            ..Default::default()
+        };
+        let r = h.run(Request::Complete {
+            node: NodeId(1),
+            results: vec![Completion {
+                job: id,
+                token: FencingToken(t),
+                outcome,
+            }],
+            now_ms: 6,
+        });
+        assert_eq!(
+            r,
+            Response::Completed {
+                accepted: vec![id],
+                stale: vec![]
+            }
+        );
+        let rec = h.view.get_job(id).unwrap().unwrap();
+        assert_eq!(rec.state, JobState::Queued);
+        assert_eq!(rec.attempts[0].fail_reason, Some(FailReason::Lost));
+        assert_eq!(rec.ended_at_ms, None);
+        assert_eq!(h.view.queued_count().unwrap(), 1);
+        assert!(h.view.running_on(NodeId(1)).unwrap().is_empty());
     }
 }
