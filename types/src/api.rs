@@ -241,6 +241,13 @@ pub struct ClusterStatus {
     pub learners: Vec<String>,
     pub term: u64,
     pub last_applied: Option<u64>,
+    /// On the leader, the highest log index a majority of voters holds; elsewhere
+    /// the highest applied index (a lower bound of the cluster's commit index).
+    #[serde(default)]
+    pub commit_index: Option<u64>,
+    /// The last index in this node's log.
+    #[serde(default)]
+    pub last_log_index: Option<u64>,
 }
 
 /// One row of `shoal nodes --json`.

@@ -16,13 +16,14 @@ pub async fn cluster(home: &Home, a: JsonArgs) -> Result<i32, CliError> {
         return Ok(exit_code::OK);
     }
     output::line(&format!(
-        "cluster:      {}\nnode:         {}\nleader:       {}\nvoters:       {}\nlearners:     {}\nterm:         {}\nlast applied: {}",
+        "cluster:      {}\nnode:         {}\nleader:       {}\nvoters:       {}\nlearners:     {}\nterm:         {}\ncommit index: {}\nlast applied: {}",
         c.cluster_id,
         c.node_id,
         c.leader.as_deref().unwrap_or("none"),
         c.voters.join(", "),
         if c.learners.is_empty() { "-".into() } else { c.learners.join(", ") },
         c.term,
+        c.commit_index.map(|i| i.to_string()).unwrap_or_else(|| "-".into()),
         c.last_applied.map(|i| i.to_string()).unwrap_or_else(|| "-".into()),
     ))?;
     Ok(exit_code::OK)

@@ -31,7 +31,38 @@ pub async fn cluster(State(s): State<AppState>) -> Json<ClusterStatus> {
         learners: membership.learner_ids().map(node_name).collect(),
         term: m.current_term,
         last_applied: m.last_applied.map(|l| l.index),
+        commit_index: commit_index(&m),
+        last_log_index: m.last_log_index,
     })
+}
+
+/// The leader's commit index: the highest index held by a majority of voters (its own
+/// log counts as holding everything it has). Elsewhere: the last applied index.
+fn commit_index(m: &openraft::RaftMetrics<u64, openraft::BasicNode>) -> Option<u64> {
+    let applied = m.last_applied.map(|l| l.index);
+    let Some(replication) = m.replication.as_ref() else {
+        return applied;
+    };
+    let mut held: Vec<u64> = m
+        .membership_config
+        .membership()
+        .voter_ids()
+        .map(|v| {
+            if v == m.id {
+                m.last_log_index.unwrap_or(0)
+            } else {
+                replication
+                    .get(&v)
+                    .and_then(|l| l.as_ref())
+                    .map_or(0, |l| l.index)
+            }
+        })
+        .collect();
+    if held.is_empty() {
+        return applied;
+    }
+    held.sort_unstable_by(|a, b| b.cmp(a));
+    held.get(held.len() / 2).copied().max(applied)
 }
 
 /// Every node the membership or the gossip knows, with its latest advert.

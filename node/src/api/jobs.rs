@@ -32,7 +32,13 @@ fn parse_id(raw: &str) -> Result<JobId, ApiError> {
         .map_err(|e: shoal_types::TypesError| ApiError::BadRequest(e.to_string()))
 }
 
-fn load(s: &AppState, id: JobId) -> Result<JobRecord, ApiError> {
+/// The job's record. "Not found" is confirmed through the leader first: a job
+/// acknowledged at another node a moment ago may not have reached this one yet.
+async fn load(s: &AppState, id: JobId) -> Result<JobRecord, ApiError> {
+    if let Some(rec) = s.view.get_job(id)? {
+        return Ok(rec);
+    }
+    barrier(s, Some(true)).await?;
     s.view.get_job(id)?.ok_or(ApiError::JobNotFound(id))
 }
 
@@ -102,7 +108,7 @@ pub async fn get(
 ) -> Result<Json<JobStatus>, ApiError> {
     let id = parse_id(&id)?;
     barrier(&s, q.consistent).await?;
-    Ok(Json(status_of(&load(&s, id)?)?))
+    Ok(Json(status_of(&load(&s, id).await?)?))
 }
 
 pub async fn list(
@@ -128,7 +134,7 @@ pub async fn wait(
         + Duration::from_millis(q.timeout_ms.unwrap_or(30_000).min(WAIT_MAX_MS));
     let mut applied = s.view.subscribe();
     loop {
-        let rec = load(&s, id)?;
+        let rec = load(&s, id).await?;
         if rec.state.is_terminal() {
             return Ok(Json(status_of(&rec)?));
         }
@@ -146,7 +152,7 @@ pub async fn logs(
     Query(q): Query<LogsQuery>,
 ) -> Result<Body, ApiError> {
     let id = parse_id(&id)?;
-    let rec = load(&s, id)?;
+    let rec = load(&s, id).await?;
     let attempt = match q.attempt {
         Some(n) => rec.attempts.iter().find(|a| a.n == n),
         None => rec.last_attempt(),
