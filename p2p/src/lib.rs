@@ -37,21 +37,7 @@ pub fn start(config: P2pConfig) -> Result<(P2pHandle, mpsc::Receiver<P2pEvent>),
     let keypair = keypair_from_node_key(config.node_secret)?;
     let local = keypair.public().to_peer_id();
     let start_err = |e: &dyn std::fmt::Display| P2pError::Start(e.to_string());
-    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .map_err(|e| start_err(&e))?
-        .with_behaviour(|key| {
-            behaviour::Behaviour::new(key, &config)
-                .map_err(Box::<dyn std::error::Error + Send + Sync>::from)
-        })
-        .map_err(|e| start_err(&e))?
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-        .build();
+    let mut swarm = build_swarm(keypair, &config)?;
     let topic = gossipsub::IdentTopic::new(format!("shoal/{}/adverts", config.cluster_id));
     swarm
         .behaviour_mut()
@@ -72,6 +58,33 @@ pub fn start(config: P2pConfig) -> Result<(P2pHandle, mpsc::Receiver<P2pEvent>),
     let actor = actor::Actor::new(swarm, gate, events_tx, topic, &config);
     tokio::spawn(actor.run(commands));
     Ok((P2pHandle { tx, local, metrics }, events))
+}
+
+/// TCP + noise + yamux; with the `quic` cargo feature, QUIC as well (addresses
+/// `/udp/PORT/quic-v1` in `--listen` and `--bootstrap` then use it).
+fn build_swarm(
+    keypair: libp2p::identity::Keypair,
+    config: &P2pConfig,
+) -> Result<libp2p::Swarm<behaviour::Behaviour>, P2pError> {
+    let start_err = |e: &dyn std::fmt::Display| P2pError::Start(e.to_string());
+    let builder = libp2p::SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| start_err(&e))?;
+    #[cfg(feature = "quic")]
+    let builder = builder.with_quic();
+    Ok(builder
+        .with_behaviour(|key| {
+            behaviour::Behaviour::new(key, config)
+                .map_err(Box::<dyn std::error::Error + Send + Sync>::from)
+        })
+        .map_err(|e| start_err(&e))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build())
 }
 
 /// Listens on `addr`; if its port is taken, on any free port of the same interface.

@@ -176,3 +176,25 @@ async fn a_peer_with_an_empty_certificate_is_refused_and_a_raw_socket_gets_nothi
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[cfg(feature = "quic")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_talk_over_quic() {
+    let authority = SigningKey::from_bytes(&[1; 32]);
+    let mut cb = config(&authority, "c1", 2, vec![]);
+    cb.listen = vec!["/ip4/127.0.0.1/udp/0/quic-v1".parse().unwrap()];
+    let (b, b_events) = start(cb).unwrap();
+    let _b_events = echo(b_events);
+    let b_addr = listen_addr(&b).await;
+    assert!(b_addr.to_string().contains("quic-v1"), "{b_addr}");
+    let mut ca = config(&authority, "c1", 3, vec![b_addr]);
+    ca.listen = vec!["/ip4/127.0.0.1/udp/0/quic-v1".parse().unwrap()];
+    let (a, a_events) = start(ca).unwrap();
+    let mut a_events = echo(a_events);
+    assert_eq!(next_admitted(&mut a_events).await, b.local_peer_id());
+    let answer = a
+        .request(b.local_peer_id(), b"ping".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(answer, b"echo:ping");
+}
