@@ -19,7 +19,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Measure a one-node cluster; every figure is printed beside a reference
+    /// Measure a one-node and a three-node cluster on 127.0.0.1; every figure is
+    /// printed beside a reference
     /// measured on this machine in the same run.
     Bench(bench::BenchArgs),
     /// Internal: write the current wall-clock time (ns) to FILE and exit; the job

@@ -1,22 +1,24 @@
-//! `shoal-testnet bench`: starts a one-node cluster in a temp dir, measures it, and
-//! prints each figure beside a reference measured on this machine in the same run.
+//! `shoal-testnet bench`: starts a one-node and a three-node cluster in a temp dir,
+//! measures them, and prints each figure beside a reference measured on this
+//! machine in the same run.
 
 pub mod latency;
 mod metric;
 pub mod reference;
 mod submit;
+mod three;
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
 
-use crate::cluster::LocalNode;
+use crate::cluster::{local_cluster, LocalNode};
 pub use metric::Metric;
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Shorter runs (fewer samples); finishes in about a minute.
+    /// Shorter runs (fewer samples and trials); finishes in about two minutes.
     #[arg(long)]
     pub quick: bool,
     /// Print one JSON object {"machine": {...}, "metrics": [...]} instead of a table.
@@ -124,6 +126,101 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         );
     }
     node.stop();
+
+    let three_node = [
+        "submit_to_start_p50_ms_3node",
+        "submit_to_start_p99_ms_3node",
+        "api_submits_per_s_64clients_3node",
+        "failover_p50_s_3node",
+        "failover_p99_s_3node",
+        "requeue_after_kill_p99_s_3node",
+        "requeue_after_stop_p99_s_3node",
+    ];
+    if three_node.iter().any(|m| args.wants(m)) {
+        eprintln!("starting a three-node cluster ...");
+        let dir3 = base.path().join("three");
+        std::fs::create_dir_all(&dir3)?;
+        let mut nodes = local_cluster(&shoal, &dir3, 3, 2)
+            .await
+            .context("starting the three-node cluster")?;
+        // Submit at a follower: the realistic case, one forwarding hop included.
+        let entry = 1;
+        if args.wants("submit_to_start_p50_ms_3node") || args.wants("submit_to_start_p99_ms_3node")
+        {
+            eprintln!("submit-to-start latency, 3 nodes ({samples} samples) ...");
+            let lat = latency::submit_to_start(&nodes[entry], &dir3, samples).await?;
+            metrics.push(
+                Metric::new("submit_to_start_p50_ms_3node", lat.p50_ms, "ms")
+                    .reference(
+                        "fdatasync_p50_ms + spawn_p50_ms",
+                        sync.p50_ms + spawn.p50_ms,
+                    )
+                    .at_most(15.0),
+            );
+            metrics.push(
+                Metric::new("submit_to_start_p99_ms_3node", lat.p99_ms, "ms")
+                    .reference("fdatasync_p99_ms", sync.p99_ms)
+                    .at_most(40.0),
+            );
+        }
+        if args.wants("api_submits_per_s_64clients_3node") {
+            eprintln!("API submits from 64 clients, 3 nodes ...");
+            let api = submit::api_rate(&nodes[entry], 64, secs).await?;
+            metrics.push(
+                Metric::new("api_submits_per_s_64clients_3node", api, "1/s")
+                    .reference("fdatasync_per_s", sync.per_s)
+                    .at_least(5000.0),
+            );
+        }
+        if args.wants("failover_p50_s_3node") || args.wants("failover_p99_s_3node") {
+            let trials = if args.quick { 5 } else { 20 };
+            eprintln!("leader failover under submits ({trials} trials) ...");
+            let f = three::failover(&mut nodes, trials).await?;
+            metrics.push(
+                Metric::new("failover_p50_s_3node", f.p50_s, "s")
+                    .reference("election_timeout_min_s", 0.5)
+                    .at_most(1.0),
+            );
+            metrics.push(
+                Metric::new("failover_p99_s_3node", f.p99_s, "s")
+                    .reference("election_timeout_min_s", 0.5)
+                    .at_most(2.0),
+            );
+            metrics
+                .push(Metric::new("failover_acked_lost_3node", f.lost as f64, "jobs").at_most(0.0));
+        }
+        let trials = if args.quick { 2 } else { 5 };
+        let mut overlaps = 0;
+        if args.wants("requeue_after_kill_p99_s_3node") {
+            eprintln!("kill -9 of a worker ({trials} trials) ...");
+            let r = three::requeue(&mut nodes, three::Fault::Kill, trials, &dir3).await?;
+            overlaps += r.overlaps;
+            metrics.push(
+                Metric::new("requeue_after_kill_p99_s_3node", r.p99_s, "s")
+                    .reference("lease_s", 6.0)
+                    .at_most(2.0),
+            );
+        }
+        if args.wants("requeue_after_stop_p99_s_3node") {
+            eprintln!("SIGSTOP of a worker ({trials} trials) ...");
+            let r = three::requeue(&mut nodes, three::Fault::Stop, trials, &dir3).await?;
+            overlaps += r.overlaps;
+            metrics.push(
+                Metric::new("requeue_after_stop_p99_s_3node", r.p99_s, "s")
+                    .reference("lease_s", 6.0)
+                    .at_most(10.0),
+            );
+        }
+        if args.wants("requeue_after_kill_p99_s_3node")
+            || args.wants("requeue_after_stop_p99_s_3node")
+        {
+            metrics
+                .push(Metric::new("requeue_overlaps_3node", overlaps as f64, "runs").at_most(0.0));
+        }
+        for n in nodes {
+            n.stop();
+        }
+    }
     metrics.push(
         Metric::new("spawn_true_per_s", spawn.per_s, "1/s").reference("threads", cpus as f64),
     );
