@@ -33,7 +33,7 @@ pub struct WorkerStatus {
     pub running: u32,
 }
 
-struct RunningAttempt {
+pub struct RunningAttempt {
     token: FencingToken,
     control: JobControl,
     kill_sent: bool,
@@ -51,6 +51,28 @@ pub struct Worker {
     pub status: watch::Sender<WorkerStatus>,
     /// Heartbeats to the leader, which gate lease renewals.
     pub leader: LeaderLink,
+}
+
+/// How often the worker compares what the log says runs here with what does.
+const RECONCILE_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Attempts the state machine says run on this node (`in_log`, with their lease
+/// tokens) that this worker is not running and has no result for: their lease was
+/// committed but its answer never reached the worker (a forwarded write whose reply
+/// was lost). Only leases the local state machine has applied are judged.
+pub fn orphans(
+    in_log: &[(JobId, FencingToken)],
+    running: &HashMap<JobId, RunningAttempt>,
+    finished: &[Completion],
+) -> Vec<(JobId, FencingToken)> {
+    in_log
+        .iter()
+        .filter(|(job, token)| {
+            !running.contains_key(job)
+                && !finished.iter().any(|c| c.job == *job && c.token == *token)
+        })
+        .copied()
+        .collect()
 }
 
 /// How many finished attempts may wait for the worker loop.
@@ -82,6 +104,7 @@ impl Worker {
             );
         }
         let mut recovered = false;
+        let mut last_reconcile = std::time::Instant::now();
 
         loop {
             tokio::select! {
@@ -152,6 +175,10 @@ impl Worker {
                 }
             }
             self.kill_cancelled(&mut running).await;
+            if last_reconcile.elapsed() >= RECONCILE_EVERY {
+                last_reconcile = std::time::Instant::now();
+                self.reconcile(&running, &mut finished, &mut outbox);
+            }
             let free = slots.saturating_sub(running.len() as u32);
             let drained = self
                 .view
@@ -224,6 +251,45 @@ impl Worker {
                 *finished = results;
             }
         }
+    }
+
+    /// Reports orphaned attempts (see [`orphans`]) as lost, which puts their jobs
+    /// back in the queue; without this they would stay "running" while this node,
+    /// alive and heartbeating, never runs them.
+    fn reconcile(
+        &self,
+        running: &HashMap<JobId, RunningAttempt>,
+        finished: &mut Vec<Completion>,
+        outbox: &mut Outbox,
+    ) {
+        let in_log = match self.view.running_on(self.identity.node_id) {
+            Ok(v) => v,
+            Err(e) => {
+                warn!(error = %e, "cannot read this node's running jobs");
+                return;
+            }
+        };
+        let lost: Vec<Completion> = orphans(&in_log, running, finished)
+            .into_iter()
+            .map(|(job, token)| {
+                warn!(%job, %token, "the log says this node runs the job, but it never got the lease; reporting it lost");
+                Completion {
+                    job,
+                    token,
+                    outcome: AttemptOutcome {
+                        error: Some(FailReason::Lost),
+                        ..Default::default()
+                    },
+                }
+            })
+            .collect();
+        if lost.is_empty() {
+            return;
+        }
+        if let Err(e) = outbox.add(&lost) {
+            warn!(error = %e, "lost attempts not saved in the outbox");
+        }
+        finished.extend(lost);
     }
 
     async fn kill_cancelled(&self, running: &mut HashMap<JobId, RunningAttempt>) {
@@ -352,5 +418,38 @@ impl Worker {
         )
         .await
         .map_err(|e| FailReason::SpawnFailed(format!("cannot start supervisor: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn orphans_are_logged_leases_with_neither_a_process_nor_a_result() {
+        let in_log = vec![
+            (JobId(1), FencingToken(10)),
+            (JobId(2), FencingToken(11)),
+            (JobId(3), FencingToken(12)),
+        ];
+        let finished = vec![Completion {
+            job: JobId(2),
+            token: FencingToken(11),
+            outcome: AttemptOutcome::default(),
+        }];
+        // Job 1 has no process and no result; job 2 has a result waiting; job 3 is
+        // not in `running` either (no controls to build here), so it is an orphan too.
+        let running = HashMap::new();
+        assert_eq!(
+            orphans(&in_log, &running, &finished),
+            vec![(JobId(1), FencingToken(10)), (JobId(3), FencingToken(12))]
+        );
+        // A result for an older attempt of the same job does not cover the new one.
+        let old = vec![Completion {
+            job: JobId(1),
+            token: FencingToken(3),
+            outcome: AttemptOutcome::default(),
+        }];
+        assert_eq!(orphans(&in_log[..1], &running, &old).len(), 1);
     }
 }
