@@ -302,3 +302,13 @@ fn logs_follow_prints_output_as_it_comes_until_the_job_ends() {
     );
     assert_eq!(n.status(id.parse().unwrap())["state"], "succeeded");
 }
+
+#[test]
+fn nodes_table_has_a_header_for_every_column() {
+    let n = TestNode::started(1);
+    let table = n.ok(&["nodes"]);
+    let mut lines = table.lines();
+    let header = lines.next().unwrap().split_whitespace().count();
+    let row = lines.next().unwrap().split_whitespace().count();
+    assert_eq!(header, row, "{table}");
+}

@@ -1,8 +1,10 @@
-//! `shoal-testnet`: local Shoal clusters for benchmarks (and, later, chaos runs).
-//! It drives the built `shoal` binary and its API the way a user would.
+//! `shoal-testnet`: local Shoal clusters for trying Shoal and for benchmarks (chaos
+//! runs come next). It drives the built `shoal` binary and its API the way a user would.
 
 mod bench;
 mod cluster;
+mod lab;
+mod scenarios;
 mod stats;
 
 use std::path::PathBuf;
@@ -19,9 +21,16 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Start N nodes that form one cluster and keep running after this command
+    Up(lab::UpArgs),
+    /// Show the nodes of the testnet `up` started
+    Status(lab::DirArgs),
+    /// Stop the testnet `up` started
+    Down(lab::DirArgs),
+    /// List the chaos scenarios
+    Scenarios,
     /// Measure a one-node and a three-node cluster on 127.0.0.1; every figure is
-    /// printed beside a reference
-    /// measured on this machine in the same run.
+    /// printed beside a reference measured on this machine in the same run.
     Bench(bench::BenchArgs),
     /// Internal: write the current wall-clock time (ns) to FILE and exit; the job
     /// the submit-to-start benchmark runs.
@@ -39,21 +48,33 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Bench(args) => {
-            let rt = match tokio::runtime::Runtime::new() {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("shoal-testnet: cannot start the runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            match rt.block_on(bench::run(args)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("shoal-testnet: {e:#}");
-                    ExitCode::FAILURE
-                }
-            }
+        Command::Scenarios => {
+            print!("{}", scenarios::table());
+            ExitCode::SUCCESS
+        }
+        Command::Down(a) => report(lab::down(a)),
+        Command::Up(a) => block_on(lab::up(a)),
+        Command::Status(a) => block_on(lab::status(a)),
+        Command::Bench(args) => block_on(bench::run(args)),
+    }
+}
+
+fn report(r: anyhow::Result<()>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("shoal-testnet: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn block_on(fut: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    match tokio::runtime::Runtime::new() {
+        Ok(rt) => report(rt.block_on(fut)),
+        Err(e) => {
+            eprintln!("shoal-testnet: cannot start the runtime: {e}");
+            ExitCode::FAILURE
         }
     }
 }

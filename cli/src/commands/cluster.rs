@@ -71,6 +71,7 @@ pub async fn nodes(home: &Home, a: JsonArgs) -> Result<i32, CliError> {
                 "ROLE",
                 "ALIVE",
                 "FREE/SLOTS",
+                "DRAINED",
                 "LOAD",
                 "LABELS",
                 "VERSION",
