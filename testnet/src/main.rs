@@ -2,6 +2,7 @@
 //! runs come next). It drives the built `shoal` binary and its API the way a user would.
 
 mod bench;
+mod chaos;
 mod cluster;
 mod lab;
 mod scenarios;
@@ -29,6 +30,17 @@ enum Command {
     Down(lab::DirArgs),
     /// List the chaos scenarios
     Scenarios,
+    /// Run chaos scenarios against a local cluster and check the history
+    Chaos(chaos::ChaosArgs),
+    /// Check a saved history (from `chaos --dir DIR`) and print the findings
+    Check(chaos::CheckArgs),
+    /// Internal: the chaos workload's job.
+    #[command(name = "__job", hide = true)]
+    Job {
+        events: PathBuf,
+        key: String,
+        millis: u64,
+    },
     /// Measure a one-node and a three-node cluster on 127.0.0.1; every figure is
     /// printed beside a reference measured on this machine in the same run.
     Bench(bench::BenchArgs),
@@ -53,6 +65,25 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Down(a) => report(lab::down(a)),
+        Command::Job {
+            events,
+            key,
+            millis,
+        } => match chaos::job::run(&events, &key, millis) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("shoal-testnet __job: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Check(a) => verdict(chaos::check_dir(a)),
+        Command::Chaos(a) => match tokio::runtime::Runtime::new() {
+            Ok(rt) => verdict(rt.block_on(chaos::run(a))),
+            Err(e) => {
+                eprintln!("shoal-testnet: cannot start the runtime: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Up(a) => block_on(lab::up(a)),
         Command::Status(a) => block_on(lab::status(a)),
         Command::Bench(args) => block_on(bench::run(args)),
@@ -75,6 +106,18 @@ fn block_on(fut: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitC
         Err(e) => {
             eprintln!("shoal-testnet: cannot start the runtime: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Exit 0 when every invariant held, 1 when one did not, 2 on an error.
+fn verdict(r: anyhow::Result<bool>) -> ExitCode {
+    match r {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("shoal-testnet: {e:#}");
+            ExitCode::from(2)
         }
     }
 }

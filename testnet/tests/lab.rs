@@ -38,3 +38,44 @@ fn up_status_down() {
     let (ok, list, _) = run(&["scenarios"]);
     assert!(ok && list.contains("leader-kill") && list.contains("bad-peer"));
 }
+
+#[test]
+fn chaos_smoke_worker_kill_keeps_every_invariant() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let (ok, out, err) = run(&[
+        "chaos",
+        "--scenario",
+        "worker-kill",
+        "--duration",
+        "12",
+        "--seed",
+        "3",
+        "--json",
+        "--dir",
+        d,
+    ]);
+    assert!(ok, "chaos failed:\n{out}\n{err}");
+    let last = out.lines().last().unwrap();
+    let r: serde_json::Value = serde_json::from_str(last).unwrap();
+    assert_eq!(r["scenario"], "worker-kill");
+    assert_eq!(r["ok"], true, "{r}");
+    assert!(
+        r["acked"].as_u64().unwrap() >= 50,
+        "too little work to mean anything: {r}"
+    );
+    for k in [
+        "lost",
+        "double_runs",
+        "unsigned_ran",
+        "duplicate_jobs",
+        "unfinished_after_heal",
+    ] {
+        assert_eq!(r[k], 0, "{k}: {r}");
+    }
+    // The history is kept and the checker agrees when run on its own.
+    let (ok, verdict, _) = run(&["check", &format!("{d}/worker-kill")]);
+    assert!(ok && verdict.contains("\"ok\": true"), "{verdict}");
+    let (ok, _, err) = run(&["chaos", "--scenario", "disk-full", "--duration", "1"]);
+    assert!(!ok && err.contains("not built yet"), "{err}");
+}

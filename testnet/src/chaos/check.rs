@@ -1,0 +1,214 @@
+//! The checker: reads a history and counts each invariant's violations.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::Serialize;
+
+use super::history::Event;
+
+/// What the checker found; `ok` when every count is zero.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Findings {
+    /// Submits acknowledged to a client.
+    pub acked: usize,
+    /// Acknowledged jobs the cluster does not know after healing.
+    pub lost: usize,
+    /// Jobs with two attempts alive at once. (Whether a job ran again after its
+    /// success was committed needs commit times in the history; not checked yet.)
+    pub double_runs: usize,
+    /// Jobs from forged submissions that started.
+    pub unsigned_ran: usize,
+    /// Workload keys that became more than one job.
+    pub duplicate_jobs: usize,
+    /// Acknowledged jobs not finished when the run gave up waiting.
+    pub unfinished_after_heal: usize,
+    pub converge_s: Option<f64>,
+    pub ok: bool,
+}
+
+#[derive(Default)]
+struct Attempt {
+    start: u64,
+    last: u64,
+}
+
+pub fn check(events: &[Event]) -> Findings {
+    let mut acked: BTreeMap<u64, String> = BTreeMap::new();
+    let mut finals: HashMap<u64, String> = HashMap::new();
+    let mut attempts: BTreeMap<(u64, u32), Attempt> = BTreeMap::new();
+    let mut jobs_of_key: HashMap<String, BTreeSet<u64>> = HashMap::new();
+    let mut unsigned = BTreeSet::new();
+    let mut converge_s = None;
+    for e in events {
+        match e {
+            Event::Ack { key, id, .. } => {
+                acked.insert(*id, key.clone());
+                jobs_of_key.entry(key.clone()).or_default().insert(*id);
+            }
+            Event::Final { id, state } => {
+                finals.insert(*id, state.clone());
+            }
+            Event::Start {
+                t,
+                job,
+                attempt,
+                key,
+                ..
+            } => {
+                let a = attempts.entry((*job, *attempt)).or_default();
+                a.start = *t;
+                a.last = a.last.max(*t);
+                jobs_of_key.entry(key.clone()).or_default().insert(*job);
+                if key.starts_with("forged-") {
+                    unsigned.insert(*job);
+                }
+            }
+            Event::Alive { t, job, attempt } => {
+                let a = attempts.entry((*job, *attempt)).or_default();
+                a.last = a.last.max(*t);
+            }
+            Event::End { t, job, attempt } => {
+                let a = attempts.entry((*job, *attempt)).or_default();
+                a.last = a.last.max(*t);
+            }
+            Event::Converged { s } => converge_s = Some(*s),
+            _ => {}
+        }
+    }
+    let mut double = BTreeSet::new();
+    let mut by_job: BTreeMap<u64, Vec<&Attempt>> = BTreeMap::new();
+    for ((job, _), a) in &attempts {
+        by_job.entry(*job).or_default().push(a);
+    }
+    for (job, list) in by_job.iter_mut() {
+        list.sort_by_key(|a| a.start);
+        for w in list.windows(2) {
+            // The earlier attempt showed life after the later one started.
+            if w[0].last > w[1].start {
+                double.insert(*job);
+            }
+        }
+    }
+    let terminal = ["succeeded", "failed", "cancelled", "expired"];
+    let lost = acked
+        .keys()
+        .filter(|id| finals.get(id).is_none_or(|s| s == "not_found"))
+        .count();
+    let unfinished = acked
+        .keys()
+        .filter(|id| {
+            finals
+                .get(id)
+                .is_some_and(|s| s != "not_found" && !terminal.contains(&s.as_str()))
+        })
+        .count();
+    let duplicate_jobs = jobs_of_key.values().filter(|ids| ids.len() > 1).count();
+    let mut f = Findings {
+        acked: acked.len(),
+        lost,
+        double_runs: double.len(),
+        unsigned_ran: unsigned.len(),
+        duplicate_jobs,
+        unfinished_after_heal: unfinished,
+        converge_s,
+        ok: false,
+    };
+    f.ok = f.lost == 0
+        && f.double_runs == 0
+        && f.unsigned_ran == 0
+        && f.duplicate_jobs == 0
+        && f.unfinished_after_heal == 0;
+    f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn start(t: u64, job: u64, attempt: u32) -> Event {
+        Event::Start {
+            t,
+            job,
+            attempt,
+            node: "n".into(),
+            token: 1,
+            key: format!("k{job}"),
+        }
+    }
+
+    #[test]
+    fn a_clean_history_passes_and_each_violation_is_counted() {
+        let clean = vec![
+            Event::Ack {
+                t: 1,
+                key: "k1".into(),
+                id: 1,
+            },
+            start(10, 1, 1),
+            Event::Alive {
+                t: 20,
+                job: 1,
+                attempt: 1,
+            },
+            // attempt 1 died (no end); attempt 2 started after its last sign of life
+            start(30, 1, 2),
+            Event::End {
+                t: 40,
+                job: 1,
+                attempt: 2,
+            },
+            Event::Final {
+                id: 1,
+                state: "succeeded".into(),
+            },
+        ];
+        assert!(check(&clean).ok, "{:?}", check(&clean));
+
+        let mut overlap = clean.clone();
+        overlap.push(Event::Alive {
+            t: 35,
+            job: 1,
+            attempt: 1,
+        });
+        assert_eq!(check(&overlap).double_runs, 1);
+
+        let mut lost = clean.clone();
+        lost.push(Event::Ack {
+            t: 2,
+            key: "k2".into(),
+            id: 2,
+        });
+        assert_eq!(check(&lost).lost, 1);
+
+        let mut unfinished = lost.clone();
+        unfinished.push(Event::Final {
+            id: 2,
+            state: "queued".into(),
+        });
+        let f = check(&unfinished);
+        assert_eq!((f.lost, f.unfinished_after_heal), (0, 1));
+
+        let mut forged = clean.clone();
+        forged.push(Event::Start {
+            t: 5,
+            job: 9,
+            attempt: 1,
+            node: "n".into(),
+            token: 1,
+            key: "forged-1".into(),
+        });
+        assert_eq!(check(&forged).unsigned_ran, 1);
+
+        let mut dup = clean;
+        dup.push(Event::Ack {
+            t: 3,
+            key: "k1".into(),
+            id: 3,
+        });
+        dup.push(Event::Final {
+            id: 3,
+            state: "succeeded".into(),
+        });
+        assert_eq!(check(&dup).duplicate_jobs, 1);
+    }
+}
