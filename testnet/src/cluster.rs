@@ -93,6 +93,14 @@ impl LocalNode {
         }
     }
 
+    /// SIGTERM and wait for the process to exit (a clean stop).
+    pub fn terminate(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            let _ = c.wait();
+        }
+    }
+
     pub fn signal(&self, sig: i32) {
         if let Some(pid) = self.pid() {
             unsafe { libc::kill(pid, sig) };

@@ -2,8 +2,8 @@
 //! faults are injected on a seeded schedule, a history of everything that happened,
 //! and a checker over it.
 //!
-//! Built so far: loopback mode, scenarios `leader-kill` and `worker-kill`. The other
-//! scenarios are listed by `scenarios` and refused here with a clear message.
+//! Built so far: loopback mode; the scenarios in [`BUILT`]. The others are listed by
+//! `scenarios` and refused here with a clear message.
 
 pub mod check;
 pub mod history;
@@ -23,7 +23,13 @@ use crate::cluster::{local_cluster, wait_converged, LocalNode};
 use history::{now_ns, Event, Recorder};
 
 /// Scenarios `chaos` can run today.
-pub const BUILT: &[&str] = &["leader-kill", "worker-kill"];
+pub const BUILT: &[&str] = &[
+    "leader-kill",
+    "worker-kill",
+    "worker-stop",
+    "restart-all",
+    "rolling-restart",
+];
 
 #[derive(Debug, Args)]
 pub struct ChaosArgs {
@@ -253,25 +259,7 @@ async fn scenario(
     let end = Instant::now() + Duration::from_secs(a.duration);
     tokio::time::sleep(Duration::from_secs(2)).await;
     while Instant::now() + Duration::from_secs(3) < end {
-        let li = leader_index(&nodes).await?;
-        let victim = match name {
-            "leader-kill" => li,
-            _ => {
-                let others: Vec<usize> = (0..nodes.len()).filter(|i| *i != li).collect();
-                others[rng.below(others.len() as u64) as usize]
-            }
-        };
-        clients.record(&Event::Fault {
-            t: now_ns(),
-            what: format!("kill -9 node {victim}"),
-        });
-        nodes[victim].kill9();
-        tokio::time::sleep(Duration::from_millis(1500 + rng.below(1500))).await;
-        nodes[victim].restart()?;
-        clients.record(&Event::Fault {
-            t: now_ns(),
-            what: format!("restart node {victim}"),
-        });
+        inject(name, &mut nodes, &mut rng, &clients).await?;
         tokio::time::sleep(Duration::from_millis(2000 + rng.below(3000))).await;
     }
     let remaining = end.saturating_duration_since(Instant::now());
@@ -324,6 +312,61 @@ async fn scenario(
         n.stop();
     }
     Ok(check::check(&history::read(&hist)?))
+}
+
+/// One fault of `name` and its healing.
+async fn inject(
+    name: &str,
+    nodes: &mut [LocalNode],
+    rng: &mut Rng,
+    clients: &Recorder,
+) -> anyhow::Result<()> {
+    let note = |what: String| clients.record(&Event::Fault { t: now_ns(), what });
+    let li = leader_index(nodes).await?;
+    let follower = {
+        let others: Vec<usize> = (0..nodes.len()).filter(|i| *i != li).collect();
+        others[rng.below(others.len() as u64) as usize]
+    };
+    match name {
+        "leader-kill" | "worker-kill" => {
+            let victim = if name == "leader-kill" { li } else { follower };
+            note(format!("kill -9 node {victim}"));
+            nodes[victim].kill9();
+            tokio::time::sleep(Duration::from_millis(1500 + rng.below(1500))).await;
+            nodes[victim].restart()?;
+            note(format!("restart node {victim}"));
+        }
+        "worker-stop" => {
+            // Longer than lease + margin (8 s): its jobs must move, never overlap.
+            note(format!("SIGSTOP node {follower}"));
+            nodes[follower].signal(libc::SIGSTOP);
+            tokio::time::sleep(Duration::from_millis(9000 + rng.below(2000))).await;
+            nodes[follower].signal(libc::SIGCONT);
+            note(format!("SIGCONT node {follower}"));
+        }
+        "restart-all" => {
+            note("kill -9 every node".into());
+            for n in nodes.iter_mut() {
+                n.kill9();
+            }
+            tokio::time::sleep(Duration::from_millis(500 + rng.below(1500))).await;
+            for n in nodes.iter_mut() {
+                n.restart()?;
+            }
+            note("restart every node".into());
+        }
+        "rolling-restart" => {
+            for (i, n) in nodes.iter_mut().enumerate() {
+                note(format!("stop node {i}"));
+                n.terminate();
+                n.restart()?;
+                note(format!("restart node {i}"));
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+            }
+        }
+        other => bail!("scenario {other} has no fault"),
+    }
+    Ok(())
 }
 
 /// `shoal-testnet check DIR`: the checker over a saved history.
