@@ -81,6 +81,12 @@ impl LocalNode {
         Ok(())
     }
 
+    /// The multiaddr this node was told to listen on.
+    pub fn listen_addr(&self) -> Option<String> {
+        let i = self.args.iter().position(|a| a == "--listen")?;
+        self.args.get(i + 1).cloned()
+    }
+
     pub fn pid(&self) -> Option<i32> {
         self.child.as_ref().map(|c| c.id() as i32)
     }

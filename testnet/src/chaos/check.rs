@@ -43,6 +43,10 @@ pub fn check(events: &[Event]) -> Findings {
         match e {
             Event::Ack { key, id, .. } => {
                 acked.insert(*id, key.clone());
+                // A forged submission that a node accepted is a violation by itself.
+                if key.starts_with("forged-") {
+                    unsigned.insert(*id);
+                }
                 jobs_of_key.entry(key.clone()).or_default().insert(*id);
             }
             Event::Final { id, state } => {

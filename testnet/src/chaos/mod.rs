@@ -8,6 +8,7 @@
 pub mod check;
 pub mod history;
 pub mod job;
+pub mod rogue;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -29,6 +30,7 @@ pub const BUILT: &[&str] = &[
     "worker-stop",
     "restart-all",
     "rolling-restart",
+    "bad-peer",
 ];
 
 #[derive(Debug, Args)]
@@ -258,8 +260,15 @@ async fn scenario(
     let mut rng = Rng::new(a.seed ^ 0xFA17);
     let end = Instant::now() + Duration::from_secs(a.duration);
     tokio::time::sleep(Duration::from_secs(2)).await;
+    let ctx = Ctx {
+        bundle: nodes[0].home.join("cluster.bundle"),
+        jobs_file: jobs_file.clone(),
+        exe: exe.clone(),
+    };
+    let mut round = 0;
     while Instant::now() + Duration::from_secs(3) < end {
-        inject(name, &mut nodes, &mut rng, &clients).await?;
+        round += 1;
+        inject(name, &mut nodes, &mut rng, &clients, &ctx, round).await?;
         tokio::time::sleep(Duration::from_millis(2000 + rng.below(3000))).await;
     }
     let remaining = end.saturating_duration_since(Instant::now());
@@ -315,11 +324,20 @@ async fn scenario(
 }
 
 /// One fault of `name` and its healing.
+/// What a fault may need besides the nodes.
+struct Ctx {
+    bundle: PathBuf,
+    jobs_file: PathBuf,
+    exe: String,
+}
+
 async fn inject(
     name: &str,
     nodes: &mut [LocalNode],
     rng: &mut Rng,
     clients: &Recorder,
+    ctx: &Ctx,
+    round: u64,
 ) -> anyhow::Result<()> {
     let note = |what: String| clients.record(&Event::Fault { t: now_ns(), what });
     let li = leader_index(nodes).await?;
@@ -363,6 +381,25 @@ async fn inject(
                 note(format!("restart node {i}"));
                 tokio::time::sleep(Duration::from_millis(1500)).await;
             }
+        }
+        "bad-peer" => {
+            let bootstrap = nodes
+                .iter()
+                .filter_map(|n| n.listen_addr())
+                .filter_map(|a| a.parse().ok())
+                .collect();
+            let accepted = rogue::attack(
+                &ctx.bundle,
+                bootstrap,
+                &ctx.jobs_file,
+                &ctx.exe,
+                clients,
+                round,
+            )
+            .await?;
+            note(format!(
+                "bad peers: {accepted} forged submissions or admissions accepted"
+            ));
         }
         other => bail!("scenario {other} has no fault"),
     }

@@ -1,0 +1,163 @@
+//! The bad peer of the `bad-peer` scenario: a libp2p node that tries to get forged
+//! jobs run.
+//!
+//! Two rogues: one certified by another authority (it must never be admitted), and
+//! one that holds a real certificate — anyone with the bundle can mint one in simple
+//! mode — and forwards forged envelopes: a body edited after signing, a body signed
+//! by a key other than the certified one, and a body for another cluster. Every
+//! attempt is recorded; if a forged job ever runs, its own start event carries a
+//! `forged-` key and the checker counts it.
+
+use std::path::Path;
+use std::time::Duration;
+
+use ed25519_dalek::SigningKey;
+use shoal_p2p::{start, Addr, P2pConfig, P2pEvent, P2pHandle, PeerId};
+use shoal_types::envelope::fresh_nonce;
+use shoal_types::{keys, Certificate, EnvelopeBody, JobSpec, NodeId, SignedEnvelope};
+use tokio::sync::mpsc;
+
+use super::history::{now_ns, Event, Recorder};
+
+fn rogue(
+    key: &SigningKey,
+    cert: Certificate,
+    cluster: &str,
+    authority: ed25519_dalek::VerifyingKey,
+    bootstrap: Vec<Addr>,
+) -> anyhow::Result<(P2pHandle, mpsc::Receiver<P2pEvent>)> {
+    let mut c = P2pConfig::new(key.to_bytes(), cert, cluster, authority);
+    c.listen = vec!["/ip4/127.0.0.1/tcp/0".parse()?];
+    c.bootstrap = bootstrap;
+    c.mdns = false;
+    c.request_timeout = Duration::from_secs(3);
+    Ok(start(c)?)
+}
+
+/// Peers that admitted the rogue within `wait`; requests from other peers are
+/// answered with nothing.
+async fn admitted(events: &mut mpsc::Receiver<P2pEvent>, wait: Duration) -> Vec<PeerId> {
+    let mut peers = Vec::new();
+    let deadline = tokio::time::Instant::now() + wait;
+    while let Ok(Some(ev)) = tokio::time::timeout_at(deadline, events.recv()).await {
+        if let P2pEvent::PeerAdmitted { peer, .. } = ev {
+            peers.push(peer);
+        }
+    }
+    peers
+}
+
+/// One round of attacks; returns how many forged submissions a node accepted.
+pub async fn attack(
+    bundle: &Path,
+    bootstrap: Vec<Addr>,
+    job_events: &Path,
+    exe: &str,
+    clients: &Recorder,
+    round: u64,
+) -> anyhow::Result<usize> {
+    let b = shoal_home::bundle::Bundle::load(bundle)?;
+    let authority = keys::verifying_from_hex(&b.authority_public_key)?;
+    let authority_secret = keys::signing_from_hex(
+        b.authority_secret_key
+            .as_deref()
+            .ok_or_else(|| anyhow::anyhow!("the bad-peer scenario needs a simple-mode bundle"))?,
+    )?;
+
+    // A stranger: certified by another authority. It must not be admitted.
+    let stranger_key = keys::generate();
+    let other_authority = keys::generate();
+    let foreign = Certificate::issue(
+        &other_authority,
+        &b.cluster_id,
+        &stranger_key.verifying_key(),
+        1,
+    );
+    let (_s, mut s_events) = rogue(
+        &stranger_key,
+        foreign,
+        &b.cluster_id,
+        other_authority.verifying_key(),
+        bootstrap.clone(),
+    )?;
+    let stranger_in = admitted(&mut s_events, Duration::from_secs(2)).await;
+    clients.record(&Event::Fault {
+        t: now_ns(),
+        what: format!(
+            "stranger with a foreign certificate admitted by {} nodes",
+            stranger_in.len()
+        ),
+    });
+
+    // An insider: a valid certificate, forged envelopes.
+    let key = keys::generate();
+    let cert = Certificate::issue(&authority_secret, &b.cluster_id, &key.verifying_key(), 1);
+    let (h, mut events) = rogue(&key, cert.clone(), &b.cluster_id, authority, bootstrap)?;
+    let peers = admitted(&mut events, Duration::from_secs(3)).await;
+    tokio::spawn(async move { while events.recv().await.is_some() {} });
+    let me = NodeId::from_public_key(key.verifying_key().as_bytes());
+    let mut accepted = stranger_in.len();
+    for (i, variant) in ["edited", "wrong-key", "other-cluster"].iter().enumerate() {
+        let tag = format!("forged-{round}-{i}");
+        let spec = JobSpec::argv(
+            vec![
+                exe.into(),
+                "__job".into(),
+                job_events.to_string_lossy().into_owned(),
+                tag.clone(),
+                "100".into(),
+            ],
+            "/",
+        );
+        let body = EnvelopeBody {
+            cluster_id: if *variant == "other-cluster" {
+                "not-this-cluster".into()
+            } else {
+                b.cluster_id.clone()
+            },
+            spec,
+            submitter: me,
+            certificate: cert.clone(),
+            timestamp_ms: 0,
+            nonce: fresh_nonce(),
+        };
+        let signer = if *variant == "wrong-key" {
+            keys::generate()
+        } else {
+            key.clone()
+        };
+        let mut env = SignedEnvelope::sign(&body, &signer);
+        if *variant == "edited" {
+            env.body = env.body.replace("\"100\"", "\"101\"");
+        }
+        let req = serde_json::json!({ "Forward": { "Submit": { "envelope": env, "now_ms": 0 } } });
+        for peer in &peers {
+            clients.record(&Event::Submit {
+                t: now_ns(),
+                key: tag.clone(),
+                node: 99,
+            });
+            let answer = h.request(*peer, serde_json::to_vec(&req)?).await;
+            let v: serde_json::Value = answer
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default();
+            match v["Forwarded"]["Ok"]["Submitted"]["id"].as_u64() {
+                Some(id) => {
+                    accepted += 1;
+                    clients.record(&Event::Ack {
+                        t: now_ns(),
+                        key: tag.clone(),
+                        id,
+                    });
+                }
+                None => clients.record(&Event::Error {
+                    t: now_ns(),
+                    key: tag.clone(),
+                    error: format!("{variant}: {v}"),
+                }),
+            }
+        }
+    }
+    Ok(accepted)
+}
