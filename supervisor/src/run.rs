@@ -222,8 +222,14 @@ fn run(spec: &LaunchSpec) -> Report {
                     timed_out = true;
                     start_kill(pid, &mut kill_at, grace);
                 } else if now >= lease_deadline {
-                    lease_lapsed = true;
-                    fence(pid, &mut kill_at);
+                    if cfg!(feature = "unsafe-disable-fencing") {
+                        // A deliberately broken build, for showing that the chaos
+                        // checker catches the double runs this causes. Never ship it.
+                        lease_deadline = now + Duration::from_secs(3600);
+                    } else {
+                        lease_lapsed = true;
+                        fence(pid, &mut kill_at);
+                    }
                 }
             }
         }

@@ -23,6 +23,9 @@ use shoal_types::JobSpec;
 use crate::cluster::{local_cluster, wait_converged, LocalNode};
 use history::{now_ns, Event, Recorder};
 
+/// Every acknowledged job must be finished this many seconds after healing.
+const FINISH_WITHIN: u64 = 120;
+
 /// Scenarios `chaos` can run today.
 pub const BUILT: &[&str] = &[
     "leader-kill",
@@ -212,7 +215,13 @@ async fn scenario(
             while !stop.load(Ordering::Relaxed) {
                 let n = counter.fetch_add(1, Ordering::Relaxed);
                 let node = rng.below(sockets.len() as u64) as usize;
-                let millis = 300 + rng.below(1200);
+                // Mostly short jobs; one in forty outlives a lease, so faults catch
+                // jobs mid-run and fencing has something to do.
+                let millis = if rng.below(40) == 0 {
+                    8_000 + rng.below(4_000)
+                } else {
+                    100 + rng.below(600)
+                };
                 let key = format!("k{n}");
                 let spec = JobSpec::argv(
                     vec![
@@ -293,7 +302,7 @@ async fn scenario(
         })
         .collect();
     let reader = nodes[0].client();
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(FINISH_WITHIN);
     let mut finals = Vec::new();
     for id in &acked {
         let state = loop {
@@ -355,6 +364,9 @@ async fn inject(
             note(format!("restart node {victim}"));
         }
         "worker-stop" => {
+            // Make sure a job that outlives the stop runs there: drain the others,
+            // submit a 14 s probe, wait for it to start, undrain.
+            probe_on(nodes, li, follower, clients, ctx, round).await?;
             // Longer than lease + margin (8 s): its jobs must move, never overlap.
             note(format!("SIGSTOP node {follower}"));
             nodes[follower].signal(libc::SIGSTOP);
@@ -402,6 +414,84 @@ async fn inject(
             ));
         }
         other => bail!("scenario {other} has no fault"),
+    }
+    Ok(())
+}
+
+/// Places a long probe job on node `target` (recorded like any workload submit).
+async fn probe_on(
+    nodes: &[LocalNode],
+    leader: usize,
+    target: usize,
+    clients: &Recorder,
+    ctx: &Ctx,
+    round: u64,
+) -> anyhow::Result<()> {
+    use shoal_types::api::{DrainRequest, DrainResponse};
+    let api = nodes[leader].client();
+    let drain = |node: String, drained: bool| {
+        let api = api.clone();
+        async move {
+            api.post::<_, DrainResponse>(
+                "/v1/drain",
+                &DrainRequest {
+                    node: Some(node),
+                    drained,
+                },
+            )
+            .await
+        }
+    };
+    let ids: Vec<String> = {
+        let mut v = Vec::new();
+        for n in nodes {
+            v.push(n.status().await?.node_id);
+        }
+        v
+    };
+    for (i, id) in ids.iter().enumerate() {
+        if i != target {
+            drain(id.clone(), true).await?;
+        }
+    }
+    let key = format!("probe-{round}");
+    let spec = JobSpec::argv(
+        vec![
+            ctx.exe.clone(),
+            "__job".into(),
+            ctx.jobs_file.to_string_lossy().into_owned(),
+            key.clone(),
+            "14000".into(),
+        ],
+        "/",
+    );
+    clients.record(&Event::Submit {
+        t: now_ns(),
+        key: key.clone(),
+        node: leader,
+    });
+    let r: SubmitResponse = api.post("/v1/jobs", &SubmitRequest { spec }).await?;
+    clients.record(&Event::Ack {
+        t: now_ns(),
+        key,
+        id: r.id.0,
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let s: JobStatus = api.get(&format!("/v1/jobs/{}", r.id)).await?;
+        if s.state == shoal_types::JobState::Running {
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the probe job did not start within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for (i, id) in ids.iter().enumerate() {
+        if i != target {
+            drain(id.clone(), false).await?;
+        }
     }
     Ok(())
 }
