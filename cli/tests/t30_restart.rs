@@ -5,15 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::TestNode;
-
-fn marker_processes(marker: &str) -> usize {
-    let out = std::process::Command::new("pgrep")
-        .args(["-f", marker])
-        .output()
-        .expect("pgrep");
-    String::from_utf8_lossy(&out.stdout).lines().count()
-}
+use common::{marker_processes, TestNode};
 
 #[test]
 fn fifty_acknowledged_jobs_survive_kill_9_and_all_finish() {

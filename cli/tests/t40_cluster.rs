@@ -7,7 +7,9 @@ mod common;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use common::{cluster, cluster_json, cluster_with, code, eventually, join, TestNode};
+use common::{
+    cluster, cluster_json, cluster_with, code, eventually, join, marker_processes, TestNode,
+};
 
 fn voters(n: &TestNode) -> Vec<String> {
     cluster_json(n)["voters"]
@@ -24,12 +26,31 @@ fn leader_of(n: &TestNode) -> Option<String> {
     cluster_json(n)["leader"].as_str().map(String::from)
 }
 
-fn marker_processes(marker: &str) -> usize {
-    let out = std::process::Command::new("pgrep")
-        .args(["-f", marker])
-        .output()
-        .expect("pgrep");
-    String::from_utf8_lossy(&out.stdout).lines().count()
+/// A 3-node cluster with 1 slot per node and three 30 s jobs, one on each node,
+/// each appending "JOB ATTEMPT NODE" to `trace` when it starts and carrying `marker`
+/// in its command line. Returns (nodes, leader id, marker, trace, job ids).
+fn three_long_jobs(tag: &str) -> (Vec<TestNode>, String, String, std::path::PathBuf, Vec<u64>) {
+    let nodes = cluster(3, 1);
+    eventually(Duration::from_secs(30), "3 voters", || {
+        voters(&nodes[0]).len() == 3
+    });
+    let leader = leader_of(&nodes[0]).expect("leader");
+    let marker = format!("shoal-{tag}-marker-{}", std::process::id());
+    let trace = nodes[0].dir.path().join("trace");
+    let cmd = format!(
+        "echo \"$SHOAL_JOB_ID $SHOAL_ATTEMPT $SHOAL_NODE_ID\" >> {}; sleep 30; : {marker}",
+        trace.display()
+    );
+    let ids: Vec<u64> = (0..3)
+        .map(|_| nodes[0].submit(&["--shell", &cmd]))
+        .collect();
+    eventually(Duration::from_secs(30), "three attempts running", || {
+        std::fs::read_to_string(&trace)
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+            == 3
+    });
+    (nodes, leader, marker, trace, ids)
 }
 
 #[test]
@@ -91,26 +112,7 @@ fn three_nodes_share_work_and_read_each_others_output() {
 
 #[test]
 fn a_stopped_workers_job_runs_elsewhere_and_never_beside_itself() {
-    let nodes = cluster(3, 1);
-    eventually(Duration::from_secs(30), "3 voters", || {
-        voters(&nodes[0]).len() == 3
-    });
-    let leader = leader_of(&nodes[0]).expect("leader");
-    let marker = format!("shoal-stop-marker-{}", std::process::id());
-    let trace = nodes[0].dir.path().join("trace");
-    let cmd = format!(
-        "echo \"$SHOAL_JOB_ID $SHOAL_ATTEMPT $SHOAL_NODE_ID\" >> {}; sleep 30; : {marker}",
-        trace.display()
-    );
-    let ids: Vec<u64> = (0..3)
-        .map(|_| nodes[0].submit(&["--shell", &cmd]))
-        .collect();
-    eventually(Duration::from_secs(30), "three attempts running", || {
-        std::fs::read_to_string(&trace)
-            .map(|t| t.lines().count())
-            .unwrap_or(0)
-            == 3
-    });
+    let (nodes, leader, marker, trace, ids) = three_long_jobs("stop");
 
     // Stop a worker that is not the leader, with its job running.
     let (victim, victim_id) = nodes
@@ -332,26 +334,7 @@ fn a_fleet_started_at_once_forms_one_cluster() {
 
 #[test]
 fn a_killed_workers_job_runs_elsewhere_within_seconds() {
-    let mut nodes = cluster(3, 1);
-    eventually(Duration::from_secs(30), "3 voters", || {
-        voters(&nodes[0]).len() == 3
-    });
-    let leader = leader_of(&nodes[0]).expect("leader");
-    let marker = format!("shoal-kill-marker-{}", std::process::id());
-    let trace = nodes[0].dir.path().join("trace");
-    let cmd = format!(
-        "echo \"$SHOAL_JOB_ID $SHOAL_ATTEMPT $SHOAL_NODE_ID\" >> {}; sleep 30; : {marker}",
-        trace.display()
-    );
-    let ids: Vec<u64> = (0..3)
-        .map(|_| nodes[0].submit(&["--shell", &cmd]))
-        .collect();
-    eventually(Duration::from_secs(30), "three attempts running", || {
-        std::fs::read_to_string(&trace)
-            .map(|t| t.lines().count())
-            .unwrap_or(0)
-            == 3
-    });
+    let (mut nodes, leader, marker, trace, ids) = three_long_jobs("kill");
     let vi = nodes.iter().position(|n| n.node_id() != leader).unwrap();
     let victim_id = nodes[vi].node_id();
     let job = *ids

@@ -292,3 +292,12 @@ pub fn eventually(limit: Duration, what: &str, mut check: impl FnMut() -> bool) 
     }
     t0.elapsed()
 }
+
+/// How many processes have `marker` in their command line.
+pub fn marker_processes(marker: &str) -> usize {
+    let out = Command::new("pgrep")
+        .args(["-f", marker])
+        .output()
+        .expect("pgrep");
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
