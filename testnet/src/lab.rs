@@ -37,6 +37,9 @@ pub struct UpArgs {
     /// Job slots per node
     #[arg(long, default_value_t = 2)]
     pub slots: u32,
+    /// Node i listens on port PORT+i
+    #[arg(long, default_value_t = PORT)]
+    pub port: u16,
     /// The shoal binary [default: `shoal` next to this executable]
     #[arg(long, value_name = "PATH")]
     pub shoal: Option<PathBuf>,
@@ -141,7 +144,8 @@ pub async fn up(a: UpArgs) -> anyhow::Result<()> {
     let n = a.nodes as usize;
     // Distinct ports too: with the same port on every 127.0.0.x address, dials went
     // astray (the dialer's socket shares the listen port) and noise failed.
-    let addr = |i: usize| format!("/ip4/127.0.0.{}/tcp/{}", i + 1, PORT + i as u16);
+    let base = a.port;
+    let addr = |i: usize| format!("/ip4/127.0.0.{}/tcp/{}", i + 1, base + i as u16);
     let mut nodes = Vec::with_capacity(n);
     let home0 = a.dir.join("n0");
     let init = Command::new(&shoal)

@@ -22,14 +22,24 @@ fn up_status_down() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().join("tn");
     let d = d.to_str().unwrap();
-    let (ok, out, err) = run(&["up", "2", "--dir", d]);
+    // A base port with the next one free too (not the default 7420, which a node
+    // running on this machine may hold).
+    let port = loop {
+        let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let p = a.local_addr().unwrap().port();
+        if p < 65000 && std::net::TcpListener::bind(("127.0.0.2", p + 1)).is_ok() {
+            break p;
+        }
+    };
+    let port = port.to_string();
+    let (ok, out, err) = run(&["up", "2", "--dir", d, "--port", &port]);
     assert!(ok, "up failed: {out}{err}");
     let (ok, status, err) = run(&["status", "--dir", d]);
     assert!(ok, "{err}");
     assert_eq!(status.lines().count(), 3, "{status}");
     assert_eq!(status.matches("leader").count(), 1, "{status}");
     assert!(!status.contains(" no "), "a node is not alive: {status}");
-    let (ok, _, err) = run(&["up", "2", "--dir", d]);
+    let (ok, _, err) = run(&["up", "2", "--dir", d, "--port", &port]);
     assert!(!ok && err.contains("already up"), "{err}");
     let (ok, _, err) = run(&["down", "--dir", d]);
     assert!(ok, "{err}");
