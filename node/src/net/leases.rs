@@ -220,8 +220,12 @@ impl LapseWatch {
                     .liveness
                     .last_seen(node.0)
                     .map_or(since, |t| t.max(since));
+                // Only disconnections seen while leading count: as a follower this
+                // node may have lost an idle connection to another follower long ago,
+                // which says nothing about whether that follower is alive.
                 let gone = self.liveness.gone_since(node.0).filter(|g| {
-                    g.elapsed() >= self.timing.requeue_when_gone()
+                    *g >= since
+                        && g.elapsed() >= self.timing.requeue_when_gone()
                         && self.liveness.last_seen(node.0).is_none_or(|s| s < *g)
                 });
                 if gone.is_none() && last.elapsed() < self.timing.lapse() {
