@@ -2,34 +2,25 @@
 
 use shoal_home::Home;
 use shoal_types::api::{CancelOutcome, CancelRequest, CancelResponse};
-use shoal_types::exit_code;
 
+use super::{per_job, NOT_FOUND};
 use crate::args::CancelArgs;
 use crate::client;
 use crate::error::CliError;
-use crate::output;
 
 pub async fn run(home: &Home, a: CancelArgs) -> Result<i32, CliError> {
     let client = client::for_home(home)?;
     let resp: CancelResponse = client
         .post("/v1/cancel", &CancelRequest { ids: a.ids })
         .await?;
-    let mut missing = false;
-    for r in &resp.results {
+    let rows = resp.results.iter().map(|r| {
         let what = match r.outcome {
             CancelOutcome::Cancelled => "cancelled",
             CancelOutcome::Killed => "cancelled (killing the running attempt)",
             CancelOutcome::AlreadyFinished => "already finished",
-            CancelOutcome::NotFound => {
-                missing = true;
-                "not found"
-            }
+            CancelOutcome::NotFound => NOT_FOUND,
         };
-        output::line(&format!("{} {what}", r.id))?;
-    }
-    Ok(if missing {
-        exit_code::NOT_FOUND
-    } else {
-        exit_code::OK
-    })
+        (r.id, what)
+    });
+    per_job(rows)
 }

@@ -38,3 +38,20 @@ pub async fn run(cli: Cli) -> Result<i32, CliError> {
         Command::Node(_) | Command::Supervise => Ok(shoal_types::exit_code::USAGE),
     }
 }
+
+/// What a per-job answer says for an unknown id.
+const NOT_FOUND: &str = "not found";
+
+/// Prints "ID what" per job; exit 3 if any id was not found, else 0.
+fn per_job<'a>(rows: impl Iterator<Item = (shoal_types::JobId, &'a str)>) -> Result<i32, CliError> {
+    let mut missing = false;
+    for (id, what) in rows {
+        missing |= what == NOT_FOUND;
+        crate::output::line(&format!("{id} {what}"))?;
+    }
+    Ok(if missing {
+        shoal_types::exit_code::NOT_FOUND
+    } else {
+        shoal_types::exit_code::OK
+    })
+}
