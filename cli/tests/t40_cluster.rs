@@ -26,6 +26,16 @@ fn leader_of(n: &TestNode) -> Option<String> {
     cluster_json(n)["leader"].as_str().map(String::from)
 }
 
+/// Waits until `job`'s second attempt has written its start to `trace`.
+fn second_attempt(trace: &std::path::Path, job: u64) -> Duration {
+    eventually(Duration::from_secs(20), "the job's second attempt", || {
+        std::fs::read_to_string(trace)
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.starts_with(&format!("{job} 2 ")))
+    })
+}
+
 /// A 3-node cluster with 1 slot per node and three 30 s jobs, one on each node,
 /// each appending "JOB ATTEMPT NODE" to `trace` when it starts and carrying `marker`
 /// in its command line. Returns (nodes, leader id, marker, trace, job ids).
@@ -130,12 +140,7 @@ fn a_stopped_workers_job_runs_elsewhere_and_never_beside_itself() {
     let other = *ids.iter().find(|id| **id != job).unwrap();
     nodes[0].ok(&["cancel", &other.to_string()]);
 
-    let moved = eventually(Duration::from_secs(20), "the job's second attempt", || {
-        std::fs::read_to_string(&trace)
-            .unwrap_or_default()
-            .lines()
-            .any(|l| l.starts_with(&format!("{job} 2 ")))
-    });
+    let moved = second_attempt(&trace, job);
     eprintln!("stopped worker's job re-ran elsewhere after {moved:?}");
     // The 10 s target is measured by `shoal-testnet bench`
     // (requeue_after_stop_p99_s_3node); here only a bound that load cannot flake.
@@ -356,12 +361,7 @@ fn a_killed_workers_job_runs_elsewhere_within_seconds() {
 
     let t0 = Instant::now();
     nodes[vi].kill9();
-    let moved = eventually(Duration::from_secs(20), "the job's second attempt", || {
-        std::fs::read_to_string(&trace)
-            .unwrap_or_default()
-            .lines()
-            .any(|l| l.starts_with(&format!("{job} 2 ")))
-    });
+    let moved = second_attempt(&trace, job);
     eprintln!("killed worker's job re-ran elsewhere after {moved:?}");
     // The killed node's supervisor fenced its copy at once: never two copies.
     assert_eq!(

@@ -10,7 +10,7 @@ use shoal_raft_store::{Request, Response};
 use shoal_types::api::{ClusterStatus, DrainRequest, DrainResponse, NodeStatus};
 use shoal_types::NodeId;
 
-use super::jobs::{propose_error, ELECTION_PATIENCE};
+use super::jobs::{parse_body, write};
 use super::AppState;
 use crate::error::ApiError;
 use crate::net::addr;
@@ -136,9 +136,7 @@ pub async fn drain(
     State(s): State<AppState>,
     body: axum::body::Bytes,
 ) -> Result<Json<DrainResponse>, ApiError> {
-    let req: DrainRequest = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::BadRequest(format!("request body is not a valid drain request: {e}"))
-    })?;
+    let req: DrainRequest = parse_body(&body, "drain request")?;
     let node = match req.node.as_deref() {
         None => s.identity.node_id,
         Some(text) => text.parse::<NodeId>().map_err(|e| {
@@ -158,12 +156,7 @@ pub async fn drain(
         drained: req.drained,
     };
     let drained = matches!(req, Request::SetDrain { drained: true, .. });
-    match s
-        .proposer
-        .propose_patiently(req, ELECTION_PATIENCE)
-        .await
-        .map_err(propose_error)?
-    {
+    match write(&s, req).await? {
         Response::DrainSet { changed } => Ok(Json(DrainResponse {
             node: node.to_string(),
             drained,

@@ -46,6 +46,23 @@ fn status_of(r: &JobRecord) -> Result<JobStatus, ApiError> {
     JobStatus::from_record(r).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
+/// A request body of type `T`, or a 400 naming `what` it should have been.
+pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    what: &str,
+) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("request body is not a valid {what}: {e}")))
+}
+
+/// Proposes a user's write (waiting out an election) and returns the applied response.
+pub(crate) async fn write(s: &AppState, req: Request) -> Result<Response, ApiError> {
+    s.proposer
+        .propose_patiently(req, ELECTION_PATIENCE)
+        .await
+        .map_err(propose_error)
+}
+
 pub(crate) fn propose_error(e: ProposeError) -> ApiError {
     match e {
         ProposeError::NotLeader { .. } => {
@@ -62,9 +79,7 @@ pub async fn submit(
     State(s): State<AppState>,
     body: Bytes,
 ) -> Result<Json<SubmitResponse>, ApiError> {
-    let req: SubmitRequest = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::BadRequest(format!("request body is not a valid submit request: {e}"))
-    })?;
+    let req: SubmitRequest = parse_body(&body, "submit request")?;
     req.spec.validate()?;
     let now = now_ms();
     let body = EnvelopeBody {
@@ -228,9 +243,7 @@ pub async fn cancel(
     State(s): State<AppState>,
     body: Bytes,
 ) -> Result<Json<CancelResponse>, ApiError> {
-    let req: CancelRequest = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::BadRequest(format!("request body is not a valid cancel request: {e}"))
-    })?;
+    let req: CancelRequest = parse_body(&body, "cancel request")?;
     if req.ids.is_empty() {
         return Err(ApiError::BadRequest("no job ids given".into()));
     }
@@ -238,12 +251,7 @@ pub async fn cancel(
         ids: req.ids,
         now_ms: now_ms(),
     };
-    match s
-        .proposer
-        .propose_patiently(req, ELECTION_PATIENCE)
-        .await
-        .map_err(propose_error)?
-    {
+    match write(&s, req).await? {
         Response::Cancelled { results } => Ok(Json(CancelResponse {
             results: results
                 .into_iter()
@@ -258,18 +266,11 @@ pub async fn release(
     State(s): State<AppState>,
     body: Bytes,
 ) -> Result<Json<ReleaseResponse>, ApiError> {
-    let req: ReleaseRequest = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::BadRequest(format!("request body is not a valid release request: {e}"))
-    })?;
+    let req: ReleaseRequest = parse_body(&body, "release request")?;
     if req.ids.is_empty() {
         return Err(ApiError::BadRequest("no job ids given".into()));
     }
-    match s
-        .proposer
-        .propose_patiently(Request::Release { ids: req.ids }, ELECTION_PATIENCE)
-        .await
-        .map_err(propose_error)?
-    {
+    match write(&s, Request::Release { ids: req.ids }).await? {
         Response::Released { results } => Ok(Json(ReleaseResponse {
             results: results
                 .into_iter()
