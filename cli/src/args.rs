@@ -88,6 +88,15 @@ pub struct NodeArgs {
         value_delimiter = ','
     )]
     pub listen: Vec<String>,
+    /// Tell other nodes to reach this one at this multiaddr instead of the listen
+    /// addresses: behind NAT, port forwarding or a proxy (repeatable)
+    #[arg(
+        long,
+        value_name = "MULTIADDR",
+        env = "SHOAL_ADVERTISE",
+        value_delimiter = ','
+    )]
+    pub advertise: Vec<String>,
     /// Dial this node of the cluster at start, e.g. /ip4/10.0.0.5/tcp/7420 (repeatable;
     /// added to the bundle's and shoal.toml's)
     #[arg(
@@ -145,6 +154,10 @@ pub struct SubmitArgs {
     /// Keep the job held (not runnable) until `shoal release ID`
     #[arg(long, conflicts_with = "wait")]
     pub hold: bool,
+    /// Idempotency key: if a job was already submitted with KEY (by anyone, through
+    /// any node), print that job's id instead of making a new one. Safe retries.
+    #[arg(long, value_name = "KEY")]
+    pub dedup_key: Option<String>,
     /// Wait for the job and exit with its exit code
     #[arg(long)]
     pub wait: bool,

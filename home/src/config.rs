@@ -40,6 +40,10 @@ pub struct NodeConfig {
     /// libp2p multiaddrs to listen on. A taken port falls back to a free one.
     #[serde(default = "default_listen")]
     pub listen: Vec<String>,
+    /// libp2p multiaddrs other nodes should dial to reach this one, when they differ
+    /// from `listen` (NAT, port forwarding, a proxy). Empty: the listen addresses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub advertise: Vec<String>,
     /// libp2p multiaddrs of nodes to dial at start (from the bundle, flags, env).
     #[serde(default)]
     pub bootstrap: Vec<String>,
@@ -94,6 +98,8 @@ pub struct Overrides {
     pub slots: Option<u32>,
     /// Replaces the file's listen addresses.
     pub listen: Option<Vec<String>>,
+    /// Replaces the file's advertised addresses.
+    pub advertise: Option<Vec<String>>,
     /// Added to the file's bootstrap addresses.
     pub bootstrap: Vec<String>,
     pub no_mdns: bool,
@@ -116,6 +122,7 @@ impl NodeConfig {
             election_timeout_ms: default_election_ms(),
             snapshot_after_logs: default_snapshot_logs(),
             listen: default_listen(),
+            advertise: Vec::new(),
             bootstrap: Vec::new(),
             mdns: true,
             expect: 0,
@@ -145,6 +152,9 @@ impl NodeConfig {
         }
         if let Some(l) = &o.listen {
             self.listen = l.clone();
+        }
+        if let Some(a) = &o.advertise {
+            self.advertise = a.clone();
         }
         for b in &o.bootstrap {
             if !self.bootstrap.contains(b) {
@@ -201,7 +211,11 @@ impl NodeConfig {
         if self.slots > 4096 {
             return bad(format!("slots = {} is over the limit of 4096", self.slots));
         }
-        for (what, addrs) in [("listen", &self.listen), ("bootstrap", &self.bootstrap)] {
+        for (what, addrs) in [
+            ("listen", &self.listen),
+            ("advertise", &self.advertise),
+            ("bootstrap", &self.bootstrap),
+        ] {
             for a in addrs {
                 if let Err(e) = a.parse::<shoal_p2p::Addr>() {
                     return bad(format!(

@@ -260,6 +260,7 @@ fn p2p_config(config: &NodeConfig, identity: &Identity) -> Result<P2pConfig, Fat
     );
     c.listen = parse(&config.listen)?;
     c.bootstrap = parse(&config.bootstrap)?;
+    c.advertise = parse(&config.advertise)?;
     c.mdns = config.mdns;
     Ok(c)
 }

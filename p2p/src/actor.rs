@@ -48,6 +48,8 @@ pub(crate) struct Actor {
     pub topic: gossipsub::IdentTopic,
     pub hello_payload: Vec<u8>,
     pub bootstrap: Vec<Multiaddr>,
+    /// Told to other nodes instead of the listen addresses when not empty.
+    pub advertise: Vec<Multiaddr>,
     pub request_timeout: Duration,
     outbound: HashMap<OutboundRequestId, Reply>,
     /// Where peers listen (from the node, mDNS and bootstrap dials); used to dial them.
@@ -74,6 +76,7 @@ impl Actor {
             topic,
             hello_payload: serde_json::to_vec(&config.certificate).unwrap_or_default(),
             bootstrap: config.bootstrap.clone(),
+            advertise: config.advertise.clone(),
             request_timeout: config.request_timeout,
             outbound: HashMap::new(),
             addresses: HashMap::new(),
@@ -152,8 +155,13 @@ impl Actor {
                     debug!(%addr, error = %e, "dial failed");
                 }
             }
-            Command::ListenAddrs(tx) => {
-                let _ = tx.send(self.swarm.listeners().cloned().collect());
+            Command::ReachableAddrs(tx) => {
+                let addrs = if self.advertise.is_empty() {
+                    self.swarm.listeners().cloned().collect()
+                } else {
+                    self.advertise.clone()
+                };
+                let _ = tx.send(addrs);
             }
             Command::ConnectedPeers(tx) => {
                 let _ = tx.send(self.swarm.connected_peers().copied().collect());

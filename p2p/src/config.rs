@@ -22,6 +22,9 @@ pub struct P2pConfig {
     pub listen: Vec<Multiaddr>,
     /// Addresses dialled at start and re-dialled while not connected.
     pub bootstrap: Vec<Multiaddr>,
+    /// Addresses other nodes are told to dial instead of the listen addresses (NAT,
+    /// port forwarding, a proxy in front of this node). Empty: the listen addresses.
+    pub advertise: Vec<Multiaddr>,
     /// Find peers on the local network with mDNS.
     pub mdns: bool,
     /// A peer that has not shown a valid certificate by then is disconnected.
@@ -46,6 +49,7 @@ impl P2pConfig {
             authority,
             listen: Vec::new(),
             bootstrap: Vec::new(),
+            advertise: Vec::new(),
             mdns: true,
             hello_timeout: Duration::from_secs(2),
             request_timeout: Duration::from_secs(10),

@@ -40,7 +40,7 @@ pub(crate) enum Command {
     Publish(Vec<u8>),
     AddAddresses(PeerId, Vec<Multiaddr>),
     Dial(Multiaddr),
-    ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
+    ReachableAddrs(oneshot::Sender<Vec<Multiaddr>>),
     ConnectedPeers(oneshot::Sender<Vec<PeerId>>),
 }
 
@@ -88,10 +88,11 @@ impl P2pHandle {
         self.send(Command::Dial(addr)).await
     }
 
-    /// The addresses this node listens on now.
-    pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>, P2pError> {
+    /// The addresses other nodes should dial: the configured `advertise` list, or
+    /// else what this node listens on now.
+    pub async fn reachable_addrs(&self) -> Result<Vec<Multiaddr>, P2pError> {
         let (tx, rx) = oneshot::channel();
-        self.send(Command::ListenAddrs(tx)).await?;
+        self.send(Command::ReachableAddrs(tx)).await?;
         rx.await.map_err(|_| P2pError::Stopped)
     }
 

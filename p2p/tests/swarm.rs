@@ -21,7 +21,7 @@ fn config(authority: &SigningKey, cluster: &str, seed: u8, bootstrap: Vec<Addr>)
 
 async fn listen_addr(h: &P2pHandle) -> Addr {
     for _ in 0..100 {
-        if let Some(a) = h.listen_addrs().await.unwrap().into_iter().next() {
+        if let Some(a) = h.reachable_addrs().await.unwrap().into_iter().next() {
             return a;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;

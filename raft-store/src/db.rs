@@ -25,17 +25,21 @@ pub const CF_RUNNING: &str = "running";
 /// Submitter + nonce -> JobId.
 pub const CF_NONCES: &str = "nonces";
 
+/// Dedup key (UTF-8) -> JobId, for jobs submitted with one.
+pub const CF_DEDUP: &str = "dedup";
+
 /// Column families of the state machine (cleared on snapshot install).
-pub const SM_CFS: [&str; 6] = [
+pub const SM_CFS: [&str; 7] = [
     CF_SM_META,
     CF_JOBS,
     CF_QUEUE,
     CF_BY_STATE,
     CF_RUNNING,
     CF_NONCES,
+    CF_DEDUP,
 ];
 
-const ALL_CFS: [&str; 8] = [
+const ALL_CFS: [&str; 9] = [
     CF_LOG,
     CF_RAFT_META,
     CF_SM_META,
@@ -44,6 +48,7 @@ const ALL_CFS: [&str; 8] = [
     CF_BY_STATE,
     CF_RUNNING,
     CF_NONCES,
+    CF_DEDUP,
 ];
 
 fn options() -> Options {

@@ -18,7 +18,8 @@ use shoal_types::{JobId, JobRecord, JobState, NodeId};
 
 use crate::codec::{decode, encode};
 use crate::db::{
-    cf, rocks_err, CF_BY_STATE, CF_JOBS, CF_NONCES, CF_QUEUE, CF_RUNNING, CF_SM_META, SM_CFS,
+    cf, rocks_err, CF_BY_STATE, CF_DEDUP, CF_JOBS, CF_NONCES, CF_QUEUE, CF_RUNNING, CF_SM_META,
+    SM_CFS,
 };
 use crate::sm_meta::{
     SmMeta, KEY_DRAINED, KEY_LAST_APPLIED, KEY_LAST_MEMBERSHIP, KEY_NEXT_JOB_ID, KEY_SNAPSHOT,
@@ -198,6 +199,15 @@ pub(crate) fn install(
                 cf(db, CF_RUNNING)?,
                 keys::running_key(a.node, rec.id),
                 keys::token_value(a.token),
+            );
+        }
+    }
+    for rec in &payload.jobs {
+        if let Some(key) = rec.spec().ok().and_then(|s| s.dedup_key) {
+            batch.put_cf(
+                cf(db, CF_DEDUP)?,
+                key.as_bytes(),
+                encode("dedup job id", &rec.id)?,
             );
         }
     }

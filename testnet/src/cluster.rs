@@ -1,5 +1,5 @@
 //! Starting and stopping `shoal node` processes in temporary homes, alone or as a
-//! cluster on 127.0.0.1.
+//! cluster (on 127.0.0.1, or on the places a [`crate::net::Net`] gives).
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -17,7 +17,20 @@ pub struct LocalNode {
     dir: PathBuf,
     slots: u32,
     args: Vec<String>,
+    /// The network namespace the process starts in (netns mode).
+    netns: Option<PathBuf>,
+    /// Extra environment (e.g. libfaketime for clock skew).
+    env: Vec<(String, String)>,
     child: Option<Child>,
+}
+
+/// Where and how one node of [`cluster_on`] runs.
+pub struct NodeSpec {
+    /// Holds `node.log`.
+    pub dir: PathBuf,
+    pub home: PathBuf,
+    pub place: crate::net::Place,
+    pub env: Vec<(String, String)>,
 }
 
 /// A TCP port that was free a moment ago on 127.0.0.1.
@@ -53,6 +66,8 @@ impl LocalNode {
             dir: dir.to_path_buf(),
             slots,
             args,
+            netns: None,
+            env: Vec::new(),
             child: None,
         };
         node.restart()?;
@@ -65,12 +80,25 @@ impl LocalNode {
             .create(true)
             .append(true)
             .open(self.dir.join("node.log"))?;
-        let child = Command::new(&self.shoal)
-            .args(["node", "--home"])
+        let mut cmd = Command::new(&self.shoal);
+        cmd.args(["node", "--home"])
             .arg(&self.home)
             .args(["--slots", &self.slots.to_string()])
             .args(&self.args)
             .env("SHOAL_LOG", "warn")
+            // May override SHOAL_LOG.
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        let ns = match &self.netns {
+            Some(p) => Some(
+                crate::net::enter::NetNs::open(p)
+                    .with_context(|| format!("cannot open namespace {}", p.display()))?,
+            ),
+            None => None,
+        };
+        if let Some(ns) = &ns {
+            ns.apply(&mut cmd);
+        }
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -81,10 +109,11 @@ impl LocalNode {
         Ok(())
     }
 
-    /// The multiaddr this node was told to listen on.
-    pub fn listen_addr(&self) -> Option<String> {
-        let i = self.args.iter().position(|a| a == "--listen")?;
-        self.args.get(i + 1).cloned()
+    /// Whether the process has exited on its own (reaps it if so).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        let status = self.child.as_mut()?.try_wait().ok()??;
+        self.child = None;
+        Some(status)
     }
 
     pub fn pid(&self) -> Option<i32> {
@@ -139,9 +168,15 @@ impl LocalNode {
         }
     }
 
+    /// Leaves the process running when this handle goes away; its pid.
+    pub fn detach(mut self) -> i32 {
+        self.child.take().map_or(0, |c| c.id() as i32)
+    }
+
     /// SIGTERM and wait.
     pub fn stop(mut self) {
         if let Some(mut c) = self.child.take() {
+            unsafe { libc::kill(c.id() as i32, libc::SIGCONT) };
             unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
             let _ = c.wait();
         }
@@ -151,63 +186,89 @@ impl LocalNode {
 impl Drop for LocalNode {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
+            // A stopped process would never act on the SIGTERM.
+            unsafe { libc::kill(c.id() as i32, libc::SIGCONT) };
             unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
             let _ = c.wait();
         }
     }
 }
 
-/// `n` nodes on 127.0.0.1: the first creates the cluster, the others join with its
-/// bundle; returns once all are voters (up to 5) and agree on a leader.
+/// `n` nodes on 127.0.0.1 (see [`cluster_on`]).
 pub async fn local_cluster(
     shoal: &Path,
     dir: &Path,
     n: usize,
     slots: u32,
 ) -> anyhow::Result<Vec<LocalNode>> {
-    let port0 = free_port()?;
-    let mut nodes = Vec::with_capacity(n);
-    let d0 = dir.join("n0");
-    std::fs::create_dir_all(&d0)?;
-    let first = LocalNode::spawn(
-        shoal,
-        &d0,
-        slots,
-        vec![
-            "--no-mdns".into(),
-            "--listen".into(),
-            format!("/ip4/127.0.0.1/tcp/{port0}"),
-        ],
-    )?;
-    first.wait_leader().await?;
-    let bundle = first.home.join("cluster.bundle");
-    nodes.push(first);
-    for i in 1..n {
+    let mut specs = Vec::with_capacity(n);
+    for i in 0..n {
         let d = dir.join(format!("n{i}"));
-        std::fs::create_dir_all(&d)?;
-        let out = Command::new(shoal)
-            .args(["init", "--home"])
-            .arg(d.join("home"))
-            .arg("--join")
-            .arg(&bundle)
-            .output()?;
-        anyhow::ensure!(
-            out.status.success(),
-            "init --join failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        nodes.push(LocalNode::spawn(
-            shoal,
-            &d,
+        specs.push(NodeSpec {
+            home: d.join("home"),
+            dir: d,
+            place: crate::net::Place {
+                ip: std::net::Ipv4Addr::LOCALHOST,
+                port: free_port()?,
+                netns: None,
+                proxy_port: None,
+            },
+            env: Vec::new(),
+        });
+    }
+    cluster_on(shoal, specs, slots).await
+}
+
+/// Nodes at the given places: the first creates the cluster, the others join with
+/// its bundle and bootstrap from it; returns once all are voters (up to 5) and agree
+/// on a leader.
+pub async fn cluster_on(
+    shoal: &Path,
+    specs: Vec<NodeSpec>,
+    slots: u32,
+) -> anyhow::Result<Vec<LocalNode>> {
+    let mut nodes: Vec<LocalNode> = Vec::with_capacity(specs.len());
+    let first = specs.first().context("no nodes")?.place.reachable();
+    let n = specs.len();
+    for (i, spec) in specs.into_iter().enumerate() {
+        std::fs::create_dir_all(&spec.dir)?;
+        let mut args = vec![
+            "--no-mdns".to_string(),
+            "--listen".into(),
+            spec.place.listen(),
+        ];
+        if spec.place.proxy_port.is_some() {
+            args.extend(["--advertise".into(), spec.place.reachable()]);
+        }
+        if i > 0 {
+            let out = Command::new(shoal)
+                .args(["init", "--home"])
+                .arg(&spec.home)
+                .arg("--join")
+                .arg(nodes[0].home.join("cluster.bundle"))
+                .output()?;
+            anyhow::ensure!(
+                out.status.success(),
+                "init --join failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            args.extend(["--bootstrap".into(), first.clone()]);
+        }
+        let mut node = LocalNode {
+            home: spec.home,
+            shoal: shoal.to_path_buf(),
+            dir: spec.dir,
             slots,
-            vec![
-                "--no-mdns".into(),
-                "--listen".into(),
-                format!("/ip4/127.0.0.1/tcp/{}", free_port()?),
-                "--bootstrap".into(),
-                format!("/ip4/127.0.0.1/tcp/{port0}"),
-            ],
-        )?);
+            args,
+            netns: spec.place.netns,
+            env: spec.env,
+            child: None,
+        };
+        node.restart()?;
+        if i == 0 {
+            node.wait_leader().await?;
+        }
+        nodes.push(node);
     }
     wait_converged(&nodes, n.min(5)).await?;
     Ok(nodes)

@@ -1,12 +1,12 @@
 //! `shoal-testnet up | status | down`: a local cluster that outlives the command that
 //! started it, for trying Shoal (and, soon, for chaos runs).
 //!
-//! Loopback mode puts node `i` on `127.0.0.(i+1)`, port `7420+i`, with its home under
-//! `DIR/n<i>`; what `up` started is written to `DIR/testnet.json`, which `status` and
-//! `down` read. Network-namespace mode (`--netns`) is not built yet.
+//! Loopback mode puts node `i` on `127.0.0.(i+1)`, port `PORT+i`; netns mode puts it
+//! in its own network namespace at `10.213.0.(i+1)`, port 7420. Homes go under
+//! `DIR/n<i>`; what `up` started (process ids, the namespaces' prefix) is written to
+//! `DIR/testnet.json`, which `status` and `down` read.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -14,6 +14,10 @@ use clap::Args;
 use serde::{Deserialize, Serialize};
 use shoal_client::Client;
 use shoal_types::api::ClusterStatus;
+
+use crate::cluster::{cluster_on, NodeSpec};
+use crate::net::netns::Namespaces;
+use crate::net::{Mode, Net};
 
 /// Where `up` puts the cluster unless told otherwise.
 pub const DEFAULT_DIR: &str = "/tmp/shoal-testnet";
@@ -25,10 +29,10 @@ pub struct UpArgs {
     /// Number of nodes
     #[arg(value_name = "N", value_parser = clap::value_parser!(u32).range(1..=200))]
     pub nodes: u32,
-    /// Nodes on 127.0.0.x addresses (no root needed) [default]
+    /// Nodes on 127.0.0.x addresses (no root needed) [default when not root]
     #[arg(long, conflicts_with = "netns")]
     pub loopback: bool,
-    /// Each node in its own network namespace on a bridge (root) — not built yet
+    /// Each node in its own network namespace on a bridge (root) [default as root]
     #[arg(long)]
     pub netns: bool,
     /// Where the homes, logs and state file go
@@ -37,7 +41,7 @@ pub struct UpArgs {
     /// Job slots per node
     #[arg(long, default_value_t = 2)]
     pub slots: u32,
-    /// Node i listens on port PORT+i
+    /// Node i listens on port PORT+i (loopback mode)
     #[arg(long, default_value_t = PORT)]
     pub port: u16,
     /// The shoal binary [default: `shoal` next to this executable]
@@ -56,6 +60,9 @@ pub struct DirArgs {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct LabState {
     pub mode: String,
+    /// Prefix of the network namespaces `down` removes (netns mode).
+    #[serde(default)]
+    pub netns_prefix: Option<String>,
     pub nodes: Vec<LabNode>,
 }
 
@@ -98,37 +105,8 @@ pub fn load(dir: &Path) -> anyhow::Result<LabState> {
         .with_context(|| format!("{} is not a testnet state file", path.display()))
 }
 
-fn spawn(
-    shoal: &Path,
-    home: &Path,
-    log: &Path,
-    slots: u32,
-    args: &[String],
-) -> anyhow::Result<i32> {
-    let log = std::fs::File::create(log)?;
-    let child = Command::new(shoal)
-        .args(["node", "--home"])
-        .arg(home)
-        .args(["--slots", &slots.to_string()])
-        .args(args)
-        .env("SHOAL_LOG", "info,openraft=warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        // Its own session: the node outlives this command and its terminal.
-        .process_group(0)
-        .spawn()
-        .with_context(|| format!("cannot start {}", shoal.display()))?;
-    Ok(child.id() as i32)
-}
-
-use std::os::unix::process::CommandExt;
-
 /// Starts `N` nodes and waits until they form one cluster.
 pub async fn up(a: UpArgs) -> anyhow::Result<()> {
-    if a.netns {
-        bail!("--netns is not built yet; use --loopback (the default for now)");
-    }
     if a.dir.join(STATE).exists() {
         bail!(
             "a testnet is already up in {} (`shoal-testnet down --dir {}` first)",
@@ -142,84 +120,45 @@ pub async fn up(a: UpArgs) -> anyhow::Result<()> {
     };
     std::fs::create_dir_all(&a.dir)?;
     let n = a.nodes as usize;
-    // Distinct ports too: with the same port on every 127.0.0.x address, dials went
-    // astray (the dialer's socket shares the listen port) and noise failed.
-    let base = a.port;
-    let addr = |i: usize| format!("/ip4/127.0.0.{}/tcp/{}", i + 1, base + i as u16);
-    let mut nodes = Vec::with_capacity(n);
-    let home0 = a.dir.join("n0");
-    let init = Command::new(&shoal)
-        .args(["init", "--home"])
-        .arg(&home0)
-        .output()?;
-    anyhow::ensure!(
-        init.status.success(),
-        "shoal init: {}",
-        String::from_utf8_lossy(&init.stderr)
-    );
-    let bundle = home0.join("cluster.bundle");
-    for i in 0..n {
-        let home = a.dir.join(format!("n{i}"));
-        let mut args = vec!["--no-mdns".to_string(), "--listen".into(), addr(i)];
-        if i > 0 {
-            let out = Command::new(&shoal)
-                .args(["init", "--home"])
-                .arg(&home)
-                .arg("--join")
-                .arg(&bundle)
-                .output()?;
-            anyhow::ensure!(
-                out.status.success(),
-                "init --join: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            args.extend(["--bootstrap".into(), addr(0)]);
-        }
-        let pid = spawn(
-            &shoal,
-            &home,
-            &a.dir.join(format!("n{i}.log")),
-            a.slots,
-            &args,
-        )?;
-        nodes.push(LabNode {
-            index: i,
-            home,
-            pid,
-            listen: addr(i),
-        });
-    }
+    let mode = Mode::pick(a.netns, a.loopback);
+    let net = Net::new(mode, n, false, Some(a.port))?;
+    let specs = (0..n)
+        .map(|i| {
+            let dir = a.dir.join(format!("n{i}"));
+            NodeSpec {
+                home: dir.join("home"),
+                dir,
+                place: net.places[i].clone(),
+                env: vec![("SHOAL_LOG".into(), "info,openraft=warn".into())],
+            }
+        })
+        .collect();
+    let nodes = cluster_on(&shoal, specs, a.slots).await.with_context(|| {
+        format!(
+            "starting the testnet; see the node.log files under {}",
+            a.dir.display()
+        )
+    })?;
     let state = LabState {
-        mode: "loopback".into(),
-        nodes,
+        mode: mode.name().into(),
+        nodes: nodes
+            .into_iter()
+            .enumerate()
+            .map(|(i, node)| LabNode {
+                index: i,
+                home: node.home.clone(),
+                // The node keeps running after this command.
+                pid: node.detach(),
+                listen: net.places[i].listen(),
+            })
+            .collect(),
+        netns_prefix: net.keep(),
     };
     std::fs::write(a.dir.join(STATE), serde_json::to_vec_pretty(&state)?)?;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let mut members = 0;
-        for node in &state.nodes {
-            if let Ok(c) = node.client().get::<ClusterStatus>("/v1/cluster").await {
-                if c.leader.is_some()
-                    && (c.voters.contains(&c.node_id) || c.learners.contains(&c.node_id))
-                {
-                    members += 1;
-                }
-            }
-        }
-        if members == n {
-            break;
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "only {members} of {n} nodes joined within 60 s; see the logs in {}",
-                a.dir.display()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     println!(
-        "{n} nodes up in {} (loopback); use: shoal --home {}/n0 submit -- CMD",
+        "{n} nodes up in {} ({}); use: shoal --home {}/n0/home submit -- CMD",
         a.dir.display(),
+        mode.name(),
         a.dir.display()
     );
     Ok(())
@@ -282,6 +221,9 @@ pub fn down(a: DirArgs) -> anyhow::Result<()> {
     }
     for n in state.nodes.iter().filter(|n| n.alive()) {
         unsafe { libc::kill(n.pid, libc::SIGKILL) };
+    }
+    if let Some(prefix) = &state.netns_prefix {
+        Namespaces::remove_prefix(prefix)?;
     }
     std::fs::remove_file(a.dir.join(STATE))?;
     println!(

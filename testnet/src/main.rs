@@ -5,6 +5,7 @@ mod bench;
 mod chaos;
 mod cluster;
 mod lab;
+mod net;
 mod scenarios;
 mod stats;
 

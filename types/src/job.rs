@@ -44,6 +44,10 @@ pub struct JobSpec {
     /// Submit held: the job waits in `held` until released (`shoal release`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub hold: bool,
+    /// Idempotency key: a second submit with a key already used (from any node, any
+    /// client, any time) makes no new job and returns the first one's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dedup_key: Option<String>,
 }
 
 fn default_queue() -> String {
@@ -62,6 +66,7 @@ impl JobSpec {
             priority: 0,
             timeout_ms: None,
             hold: false,
+            dedup_key: None,
         }
     }
 
@@ -116,6 +121,11 @@ impl JobSpec {
         if let Some(name) = &self.name {
             if name.len() > 256 || name.chars().any(|c| c.is_control()) {
                 return bad("job name must be at most 256 printable characters".into());
+            }
+        }
+        if let Some(k) = &self.dedup_key {
+            if k.is_empty() || k.len() > 256 || k.chars().any(|c| c.is_control()) {
+                return bad("dedup key must be 1-256 printable characters".into());
             }
         }
         if self.timeout_ms == Some(0) {

@@ -44,6 +44,7 @@ async fn run(home: Home, args: NodeArgs) -> i32 {
         overrides: Overrides {
             slots: args.slots,
             listen: (!args.listen.is_empty()).then_some(args.listen),
+            advertise: (!args.advertise.is_empty()).then_some(args.advertise),
             bootstrap: args.bootstrap,
             no_mdns: args.no_mdns,
             labels: args.labels,

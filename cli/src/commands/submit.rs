@@ -52,6 +52,7 @@ fn build_spec(a: &SubmitArgs) -> Result<JobSpec, CliError> {
         priority: a.priority,
         timeout_ms: a.timeout,
         hold: a.hold,
+        dedup_key: a.dedup_key.clone(),
     };
     spec.validate()
         .map_err(|e| CliError::Usage(e.to_string()))?;

@@ -143,7 +143,7 @@ impl Publisher {
                 node: self.node,
                 addrs: self
                     .p2p
-                    .listen_addrs()
+                    .reachable_addrs()
                     .await
                     .unwrap_or_default()
                     .iter()

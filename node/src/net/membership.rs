@@ -135,7 +135,7 @@ impl Membership {
 
     /// The address other nodes should use for this one.
     pub async fn own_addr(&self) -> String {
-        let addrs = self.p2p.listen_addrs().await.unwrap_or_default();
+        let addrs = self.p2p.reachable_addrs().await.unwrap_or_default();
         addr::encode(&self.p2p.local_peer_id(), &addrs)
     }
 

@@ -1,11 +1,12 @@
 //! Submit: accept a verified envelope as a new Queued job, unless its
-//! (submitter, nonce) was seen before.
+//! (submitter, nonce) was seen before; a dedup key seen before answers with the job
+//! it made.
 
 use shoal_types::{JobId, JobRecord, JobState, SignedEnvelope};
 
 use crate::codec::{decode, encode};
 use crate::command::{Response, SubmitRejection};
-use crate::db::CF_NONCES;
+use crate::db::{CF_DEDUP, CF_NONCES};
 use crate::jobs;
 use crate::keys;
 use crate::txn::Txn;
@@ -50,6 +51,11 @@ fn submit_one(
         let existing: JobId = decode("nonce job id", &existing)?;
         return Ok(Err(SubmitRejection::ReplayedNonce { existing }));
     }
+    if let Some(key) = &body.spec.dedup_key {
+        if let Some(existing) = txn.get(CF_DEDUP, key.as_bytes())? {
+            return Ok(Ok(decode("dedup job id", &existing)?));
+        }
+    }
     let id = JobId(txn.meta.next_job_id);
     txn.meta.next_job_id += 1;
     let rec = JobRecord {
@@ -70,6 +76,9 @@ fn submit_one(
         jobs::queue_push(txn, &rec);
     }
     txn.put(CF_NONCES, &nonce_key, encode("nonce job id", &id)?);
+    if let Some(key) = &body.spec.dedup_key {
+        txn.put(CF_DEDUP, key.as_bytes(), encode("dedup job id", &id)?);
+    }
     Ok(Ok(id))
 }
 
@@ -118,6 +127,34 @@ mod tests {
             h.view.list_jobs(Some(JobState::Queued), 10).unwrap().len(),
             2
         );
+    }
+
+    #[test]
+    fn a_dedup_key_makes_one_job_whoever_submits_it_and_however_often() {
+        let h = Harness::new();
+        let keyed = || {
+            let mut s = shoal_types::JobSpec::argv(vec!["true".into()], "/");
+            s.dedup_key = Some("nightly-2026-11-26".into());
+            // A fresh submitter key and nonce each time: a retry through another node.
+            h.envelope_of(s)
+        };
+        let first = h.submit(&keyed());
+        assert_eq!(h.submit(&keyed()), first);
+        let other = h.envelope(0);
+        assert_ne!(h.submit(&other), first);
+        // Twice in one batch: still one job.
+        let out = h.run_batch(vec![
+            Request::Submit {
+                envelope: keyed(),
+                now_ms: 1,
+            },
+            Request::Submit {
+                envelope: keyed(),
+                now_ms: 2,
+            },
+        ]);
+        assert_eq!(out, vec![Response::Submitted { id: first }; 2]);
+        assert_eq!(h.view.queued_count().unwrap(), 2);
     }
 
     #[test]

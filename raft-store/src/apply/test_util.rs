@@ -51,7 +51,7 @@ impl Harness {
         self.envelope_of(spec)
     }
 
-    fn envelope_of(&self, spec: JobSpec) -> SignedEnvelope {
+    pub fn envelope_of(&self, spec: JobSpec) -> SignedEnvelope {
         let auth = keys::generate();
         let node = keys::generate();
         let body = EnvelopeBody {

@@ -13,18 +13,28 @@ pub struct Findings {
     pub acked: usize,
     /// Acknowledged jobs the cluster does not know after healing.
     pub lost: usize,
-    /// Jobs with two attempts alive at once. (Whether a job ran again after its
-    /// success was committed needs commit times in the history; not checked yet.)
+    /// Jobs that ran twice where once was due: `overlaps` and
+    /// `ran_after_completion` together.
     pub double_runs: usize,
+    /// Jobs with two attempts alive at once.
+    pub overlaps: usize,
+    /// Jobs that started again after an attempt of theirs completed (the cluster
+    /// recorded an attempt after the completed one, or a job's own start event
+    /// carries a later attempt number).
+    pub ran_after_completion: usize,
     /// Jobs from forged submissions that started.
     pub unsigned_ran: usize,
     /// Workload keys that became more than one job.
     pub duplicate_jobs: usize,
     /// Acknowledged jobs not finished when the run gave up waiting.
     pub unfinished_after_heal: usize,
+    /// Seconds from healing to one leader and one membership on every node.
     pub converge_s: Option<f64>,
     pub ok: bool,
 }
+
+/// Healing must bring one leader and one membership within this many seconds.
+pub const CONVERGE_WITHIN_S: f64 = 10.0;
 
 #[derive(Default)]
 struct Attempt {
@@ -35,6 +45,9 @@ struct Attempt {
 pub fn check(events: &[Event]) -> Findings {
     let mut acked: BTreeMap<u64, String> = BTreeMap::new();
     let mut finals: HashMap<u64, String> = HashMap::new();
+    // Per job, the attempt number that completed it.
+    let mut completed_by: HashMap<u64, u32> = HashMap::new();
+    let mut ran_again = BTreeSet::new();
     let mut attempts: BTreeMap<(u64, u32), Attempt> = BTreeMap::new();
     let mut jobs_of_key: HashMap<String, BTreeSet<u64>> = HashMap::new();
     let mut unsigned = BTreeSet::new();
@@ -49,8 +62,19 @@ pub fn check(events: &[Event]) -> Findings {
                 }
                 jobs_of_key.entry(key.clone()).or_default().insert(*id);
             }
-            Event::Final { id, state } => {
+            Event::Final {
+                id,
+                state,
+                attempts,
+            } => {
                 finals.insert(*id, state.clone());
+                let done = attempts.iter().position(|a| a != "lost" && a != "running");
+                if let Some(k) = done {
+                    completed_by.insert(*id, k as u32 + 1);
+                    if k + 1 < attempts.len() {
+                        ran_again.insert(*id);
+                    }
+                }
             }
             Event::Start {
                 t,
@@ -79,7 +103,12 @@ pub fn check(events: &[Event]) -> Findings {
             _ => {}
         }
     }
-    let mut double = BTreeSet::new();
+    for (job, attempt) in attempts.keys() {
+        if completed_by.get(job).is_some_and(|k| attempt > k) {
+            ran_again.insert(*job);
+        }
+    }
+    let mut overlaps = BTreeSet::new();
     let mut by_job: BTreeMap<u64, Vec<&Attempt>> = BTreeMap::new();
     for ((job, _), a) in &attempts {
         by_job.entry(*job).or_default().push(a);
@@ -89,7 +118,7 @@ pub fn check(events: &[Event]) -> Findings {
         for w in list.windows(2) {
             // The earlier attempt showed life after the later one started.
             if w[0].last > w[1].start {
-                double.insert(*job);
+                overlaps.insert(*job);
             }
         }
     }
@@ -107,10 +136,13 @@ pub fn check(events: &[Event]) -> Findings {
         })
         .count();
     let duplicate_jobs = jobs_of_key.values().filter(|ids| ids.len() > 1).count();
+    let double = overlaps.union(&ran_again).count();
     let mut f = Findings {
         acked: acked.len(),
         lost,
-        double_runs: double.len(),
+        double_runs: double,
+        overlaps: overlaps.len(),
+        ran_after_completion: ran_again.len(),
         unsigned_ran: unsigned.len(),
         duplicate_jobs,
         unfinished_after_heal: unfinished,
@@ -121,7 +153,8 @@ pub fn check(events: &[Event]) -> Findings {
         && f.double_runs == 0
         && f.unsigned_ran == 0
         && f.duplicate_jobs == 0
-        && f.unfinished_after_heal == 0;
+        && f.unfinished_after_heal == 0
+        && f.converge_s.is_some_and(|s| s <= CONVERGE_WITHIN_S);
     f
 }
 
@@ -164,7 +197,9 @@ mod tests {
             Event::Final {
                 id: 1,
                 state: "succeeded".into(),
+                attempts: vec!["lost".into(), "ok".into()],
             },
+            Event::Converged { s: 1.5 },
         ];
         assert!(check(&clean).ok, "{:?}", check(&clean));
 
@@ -188,6 +223,7 @@ mod tests {
         unfinished.push(Event::Final {
             id: 2,
             state: "queued".into(),
+            attempts: vec![],
         });
         let f = check(&unfinished);
         assert_eq!((f.lost, f.unfinished_after_heal), (0, 1));
@@ -203,7 +239,7 @@ mod tests {
         });
         assert_eq!(check(&forged).unsigned_ran, 1);
 
-        let mut dup = clean;
+        let mut dup = clean.clone();
         dup.push(Event::Ack {
             t: 3,
             key: "k1".into(),
@@ -212,7 +248,36 @@ mod tests {
         dup.push(Event::Final {
             id: 3,
             state: "succeeded".into(),
+            attempts: vec!["ok".into()],
         });
         assert_eq!(check(&dup).duplicate_jobs, 1);
+
+        // Attempt 2 completed the job; a third start is a second run of a done job.
+        let mut again = clean.clone();
+        again.push(start(50, 1, 3));
+        let f = check(&again);
+        assert_eq!(
+            (f.ran_after_completion, f.double_runs, f.overlaps),
+            (1, 1, 0)
+        );
+        // The cluster itself recording an attempt after the completed one.
+        let mut recorded = clean.clone();
+        recorded.push(Event::Final {
+            id: 1,
+            state: "succeeded".into(),
+            attempts: vec!["ok".into(), "ok".into()],
+        });
+        assert_eq!(check(&recorded).ran_after_completion, 1);
+
+        // Convergence slower than the bound, or never seen, fails the run.
+        let mut slow = clean.clone();
+        slow.push(Event::Converged { s: 12.0 });
+        assert!(!check(&slow).ok);
+        let never: Vec<Event> = clean
+            .iter()
+            .filter(|e| !matches!(e, Event::Converged { .. }))
+            .cloned()
+            .collect();
+        assert!(!check(&never).ok);
     }
 }

@@ -48,10 +48,13 @@ pub enum Event {
         job: u64,
         attempt: u32,
     },
-    /// After healing: the job's final state as the cluster reports it.
+    /// After healing: the job's final state as the cluster reports it, and its
+    /// recorded attempts in order (`lost`, `ok`, or the failure reason).
     Final {
         id: u64,
         state: String,
+        #[serde(default)]
+        attempts: Vec<String>,
     },
     /// A fault was injected or healed.
     Fault {
@@ -64,13 +67,17 @@ pub enum Event {
     },
 }
 
-/// Wall-clock nanoseconds (u64: internally tagged enums cannot carry u128 through
-/// serde, and u64 nanoseconds last until 2554).
+/// Nanoseconds of the machine's monotonic clock: one clock for every process of
+/// the run (clients, jobs in any namespace), and one that clock-skew faults
+/// (libfaketime, wall clock only) do not move.
 pub fn now_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid clock id and a struct to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// Appends events to one file.

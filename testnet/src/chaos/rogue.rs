@@ -25,9 +25,10 @@ fn rogue(
     cluster: &str,
     authority: ed25519_dalek::VerifyingKey,
     bootstrap: Vec<Addr>,
+    listen: &Addr,
 ) -> anyhow::Result<(P2pHandle, mpsc::Receiver<P2pEvent>)> {
     let mut c = P2pConfig::new(key.to_bytes(), cert, cluster, authority);
-    c.listen = vec!["/ip4/127.0.0.1/tcp/0".parse()?];
+    c.listen = vec![listen.clone()];
     c.bootstrap = bootstrap;
     c.mdns = false;
     c.request_timeout = Duration::from_secs(3);
@@ -47,10 +48,12 @@ async fn admitted(events: &mut mpsc::Receiver<P2pEvent>, wait: Duration) -> Vec<
     peers
 }
 
-/// One round of attacks; returns how many forged submissions a node accepted.
+/// One round of attacks from a peer listening on `listen`; returns how many forged
+/// submissions or admissions a node accepted.
 pub async fn attack(
     bundle: &Path,
     bootstrap: Vec<Addr>,
+    listen: &Addr,
     job_events: &Path,
     exe: &str,
     clients: &Recorder,
@@ -79,6 +82,7 @@ pub async fn attack(
         &b.cluster_id,
         other_authority.verifying_key(),
         bootstrap.clone(),
+        listen,
     )?;
     let stranger_in = admitted(&mut s_events, Duration::from_secs(2)).await;
     clients.record(&Event::Fault {
@@ -92,7 +96,14 @@ pub async fn attack(
     // An insider: a valid certificate, forged envelopes.
     let key = keys::generate();
     let cert = Certificate::issue(&authority_secret, &b.cluster_id, &key.verifying_key(), 1);
-    let (h, mut events) = rogue(&key, cert.clone(), &b.cluster_id, authority, bootstrap)?;
+    let (h, mut events) = rogue(
+        &key,
+        cert.clone(),
+        &b.cluster_id,
+        authority,
+        bootstrap,
+        listen,
+    )?;
     let peers = admitted(&mut events, Duration::from_secs(3)).await;
     tokio::spawn(async move { while events.recv().await.is_some() {} });
     let me = NodeId::from_public_key(key.verifying_key().as_bytes());
@@ -160,4 +171,42 @@ pub async fn attack(
         }
     }
     Ok(accepted)
+}
+
+/// Runs [`attack`] against the world's nodes: from the rogue's own namespace in
+/// netns mode (a thread that entered it), from 127.0.0.1 on loopback.
+pub async fn attack_from(
+    w: &super::world::World,
+    ctx: &super::Ctx,
+    round: u64,
+) -> anyhow::Result<usize> {
+    let bootstrap: Vec<Addr> = w
+        .net
+        .places
+        .iter()
+        .filter_map(|p| p.reachable().parse().ok())
+        .collect();
+    let (ns, ip) = match &w.rogue_at {
+        Some((path, ip)) => (Some(path.clone()), *ip),
+        None => (None, std::net::Ipv4Addr::LOCALHOST),
+    };
+    let listen: Addr = format!("/ip4/{ip}/tcp/0").parse()?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let (bundle, jobs, exe, history) = (
+        w.bundle.clone(),
+        ctx.jobs_file.clone(),
+        ctx.exe.clone(),
+        ctx.clients_file.clone(),
+    );
+    crate::net::enter::spawn_in(ns.as_deref(), "rogue", move || async move {
+        let result = async {
+            // Its own handle on the clients' history (appends of whole lines).
+            let rec = Recorder::open(&history)?;
+            attack(&bundle, bootstrap, &listen, &jobs, &exe, &rec, round).await
+        }
+        .await;
+        let _ = tx.send(result);
+    })?;
+    rx.await
+        .map_err(|_| anyhow::anyhow!("the rogue's thread ended without an answer"))?
 }

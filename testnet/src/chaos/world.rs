@@ -1,0 +1,131 @@
+//! One chaos run's cluster and everything its faults reach: the node processes, the
+//! network (namespaces, nftables, proxies), the loop-mounted disks and the clocks.
+//! Fields drop in order: nodes stop before their disks and namespaces go away.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+use super::clock::Clocks;
+use super::disk::Disks;
+use crate::cluster::{cluster_on, wait_converged, LocalNode, NodeSpec};
+use crate::net::{proxy::Link, Mode, Net};
+
+pub struct World {
+    pub nodes: Vec<LocalNode>,
+    pub net: Net,
+    pub disks: Option<Disks>,
+    pub clocks: Option<Clocks>,
+    /// A namespace for the rogue peer (netns mode) and its address.
+    pub rogue_at: Option<(PathBuf, Ipv4Addr)>,
+    pub bundle: PathBuf,
+}
+
+impl World {
+    /// Starts `n` nodes for scenario `name` under `dir`, with what its faults need.
+    pub async fn start(
+        shoal: &Path,
+        dir: &Path,
+        name: &str,
+        n: usize,
+        mode: Mode,
+    ) -> anyhow::Result<World> {
+        let mut net = Net::new(mode, n, name == "slow-network", None)?;
+        net.start_proxies()?;
+        let node_dirs: Vec<PathBuf> = (0..n).map(|i| dir.join(format!("n{i}"))).collect();
+        let disks = if name == "disk-full" {
+            let mounts: Vec<PathBuf> = node_dirs.iter().map(|d| d.join("disk")).collect();
+            Some(Disks::mount(&mounts)?)
+        } else {
+            None
+        };
+        let clocks = if name == "clock-skew" {
+            Some(Clocks::new(dir, n)?)
+        } else {
+            None
+        };
+        let rogue_at = if name == "bad-peer" {
+            net.add_host("rogue")?
+        } else {
+            None
+        };
+        let specs = node_dirs
+            .iter()
+            .enumerate()
+            .map(|(i, d)| NodeSpec {
+                dir: d.clone(),
+                home: if disks.is_some() {
+                    d.join("disk").join("home")
+                } else {
+                    d.join("home")
+                },
+                place: net.places[i].clone(),
+                env: clocks.as_ref().map(|c| c.env(i)).unwrap_or_default(),
+            })
+            .collect();
+        let nodes = cluster_on(shoal, specs, 2)
+            .await
+            .context("starting the cluster")?;
+        let bundle = nodes[0].home.join("cluster.bundle");
+        Ok(World {
+            nodes,
+            net,
+            disks,
+            clocks,
+            rogue_at,
+            bundle,
+        })
+    }
+
+    /// Index of the node every running node agrees leads (waits for agreement).
+    pub async fn leader_index(&self) -> anyhow::Result<usize> {
+        let leader = wait_converged(&self.nodes, self.nodes.len().min(5)).await?;
+        for (i, n) in self.nodes.iter().enumerate() {
+            if n.status()
+                .await
+                .map(|c| c.node_id == leader)
+                .unwrap_or(false)
+            {
+                return Ok(i);
+            }
+        }
+        bail!("no node is the leader")
+    }
+
+    /// Starts again every node whose process has exited (what systemd would do);
+    /// returns their indexes.
+    pub fn revive(&mut self) -> anyhow::Result<Vec<usize>> {
+        let mut revived = Vec::new();
+        for (i, n) in self.nodes.iter_mut().enumerate() {
+            if n.exited().is_some() {
+                n.restart()?;
+                revived.push(i);
+            }
+        }
+        Ok(revived)
+    }
+
+    /// Undoes every fault: partitions, slow links, full disks, skewed clocks,
+    /// stopped or exited processes.
+    pub fn heal(&mut self) -> anyhow::Result<Vec<usize>> {
+        self.net.heal()?;
+        self.net.set_links(Link::default());
+        if let Some(d) = &self.disks {
+            for i in 0..self.nodes.len() {
+                d.free(i)?;
+            }
+        }
+        if let Some(c) = &self.clocks {
+            for i in 0..self.nodes.len() {
+                c.set(i, 0)?;
+            }
+        }
+        for n in &self.nodes {
+            n.signal(libc::SIGCONT);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        self.revive()
+    }
+}
