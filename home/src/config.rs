@@ -268,4 +268,25 @@ mod tests {
         let err = bad.validate(Path::new("x")).unwrap_err().to_string();
         assert!(err.contains("not a multiaddr"), "{err}");
     }
+
+    #[test]
+    fn advertise_overrides_and_is_checked() {
+        let c = NodeConfig::new("c".into(), "ab".into(), true).with_overrides(&Overrides {
+            advertise: Some(vec!["/ip4/203.0.113.7/tcp/7420".into()]),
+            ..Default::default()
+        });
+        assert_eq!(c.advertise, vec!["/ip4/203.0.113.7/tcp/7420".to_string()]);
+        assert!(c.validate(Path::new("x")).is_ok());
+        // Written only when set, and read back.
+        let text = toml::to_string(&c).unwrap();
+        assert!(text.contains("advertise"), "{text}");
+        let plain = toml::to_string(&NodeConfig::new("c".into(), "ab".into(), true)).unwrap();
+        assert!(!plain.contains("advertise"), "{plain}");
+        let bad = c.with_overrides(&Overrides {
+            advertise: Some(vec!["example.com:7420".into()]),
+            ..Default::default()
+        });
+        let err = bad.validate(Path::new("x")).unwrap_err().to_string();
+        assert!(err.contains("advertise address"), "{err}");
+    }
 }

@@ -47,10 +47,14 @@ pub enum Request {
         ids: Vec<JobId>,
     },
     /// Every job Running on `node` gets its attempt ended as Lost and goes back to Queued
-    /// (keeps its place: same JobId ordering).
+    /// (keeps its place: same JobId ordering). With `leased_up_to`, only attempts whose
+    /// lease (fencing token = log index) is at most that index: a leader that judged a
+    /// worker silent must not take back a lease granted after it judged.
     RequeueNode {
         node: NodeId,
         now_ms: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        leased_up_to: Option<u64>,
     },
 }
 

@@ -274,20 +274,24 @@ pub async fn cluster_on(
     Ok(nodes)
 }
 
-/// Waits until every running node reports `voters` voters and the same leader.
+/// Waits until every running node reports `voters` voters, the same voters and the
+/// same leader.
 pub async fn wait_converged(nodes: &[LocalNode], voters: usize) -> anyhow::Result<String> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let mut leaders = Vec::new();
+        let mut views = Vec::new();
         let mut ok = true;
         for n in nodes.iter().filter(|n| n.pid().is_some()) {
             match n.status().await {
-                Ok(c) if c.voters.len() == voters && c.leader.is_some() => leaders.push(c.leader),
+                Ok(mut c) if c.voters.len() == voters && c.leader.is_some() => {
+                    c.voters.sort();
+                    views.push((c.leader, c.voters));
+                }
                 _ => ok = false,
             }
         }
-        if ok && !leaders.is_empty() && leaders.iter().all(|l| *l == leaders[0]) {
-            return Ok(leaders[0].clone().unwrap_or_default());
+        if ok && !views.is_empty() && views.iter().all(|v| *v == views[0]) {
+            return Ok(views[0].0.clone().unwrap_or_default());
         }
         if Instant::now() > deadline {
             bail!("cluster did not converge within 60 s");

@@ -208,6 +208,10 @@ impl LapseWatch {
             }
             // A new leader knows nothing of earlier heartbeats: everyone starts fresh.
             let since = *leader_since.get_or_insert_with(Instant::now);
+            // Read before the workers' last signs of life: a lease applied by now was
+            // asked for (and the asker marked seen) before this point, and a later
+            // one is not taken back by the requeue below.
+            let judged_at = self.view.last_applied().unwrap_or(0);
             let nodes = match self.view.nodes_running() {
                 Ok(n) => n,
                 Err(e) => {
@@ -234,6 +238,7 @@ impl LapseWatch {
                 let req = Request::RequeueNode {
                     node,
                     now_ms: now_ms(),
+                    leased_up_to: Some(judged_at),
                 };
                 match self.proposer.propose(req).await {
                     Ok(Response::Requeued { ids }) => {

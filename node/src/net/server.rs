@@ -207,6 +207,12 @@ impl Server {
             warn!(%peer, reason = %why, "forwarded write refused");
             return Err(ForwardError::Failed(why));
         }
+        if let Request::Lease { node, .. } = &req {
+            // Asking for work is a sign of life, recorded before the lease can exist:
+            // the lapse watch must not take back a lease it has not seen the worker
+            // ask for (its supervisor's fence clock starts with the job).
+            self.liveness.seen(node.0);
+        }
         match self.raft.client_write(req).await {
             Ok(r) => Ok(r.data),
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {

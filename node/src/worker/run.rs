@@ -59,21 +59,29 @@ const RECONCILE_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 /// Attempts the state machine says run on this node (`in_log`, with their lease
 /// tokens) that this worker is not running and has no result for: their lease was
 /// committed but its answer never reached the worker (a forwarded write whose reply
-/// was lost). Only leases the local state machine has applied are judged.
+/// was lost). Only leases the local state machine has applied are judged, and
+/// attempts whose result was `committed` lately are not: the leader answers a
+/// forwarded write once it applied it, before this node's state machine has.
 pub fn orphans(
     in_log: &[(JobId, FencingToken)],
     running: &HashMap<JobId, RunningAttempt>,
     finished: &[Completion],
+    committed: &HashMap<(JobId, FencingToken), std::time::Instant>,
 ) -> Vec<(JobId, FencingToken)> {
     in_log
         .iter()
         .filter(|(job, token)| {
             !running.contains_key(job)
                 && !finished.iter().any(|c| c.job == *job && c.token == *token)
+                && !committed.contains_key(&(*job, *token))
         })
         .copied()
         .collect()
 }
+
+/// How long a committed result keeps its attempt from being judged an orphan while
+/// this node's state machine catches up.
+const COMMITTED_MEMORY: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// How many finished attempts may wait for the worker loop.
 const FINISHED_QUEUE: usize = 4096;
@@ -105,6 +113,7 @@ impl Worker {
         }
         let mut recovered = false;
         let mut last_reconcile = std::time::Instant::now();
+        let mut committed: HashMap<(JobId, FencingToken), std::time::Instant> = HashMap::new();
 
         loop {
             tokio::select! {
@@ -163,7 +172,10 @@ impl Worker {
             // Completions first (an earlier life's too), so a job that finished is
             // not re-queued as lost by the requeue below.
             if !finished.is_empty() {
-                self.commit(&mut finished, &mut outbox).await;
+                let now = std::time::Instant::now();
+                for done in self.commit(&mut finished, &mut outbox).await {
+                    committed.insert(done, now);
+                }
             }
             if !recovered {
                 if !finished.is_empty() {
@@ -177,7 +189,8 @@ impl Worker {
             self.kill_cancelled(&mut running).await;
             if last_reconcile.elapsed() >= RECONCILE_EVERY {
                 last_reconcile = std::time::Instant::now();
-                self.reconcile(&running, &mut finished, &mut outbox);
+                committed.retain(|_, at| at.elapsed() < COMMITTED_MEMORY);
+                self.reconcile(&running, &mut finished, &committed, &mut outbox);
             }
             let free = slots.saturating_sub(running.len() as u32);
             let drained = self
@@ -204,6 +217,7 @@ impl Worker {
         let req = Request::RequeueNode {
             node: self.identity.node_id,
             now_ms: now_ms(),
+            leased_up_to: None,
         };
         match self.proposer.propose(req).await {
             Ok(Response::Requeued { ids }) => {
@@ -224,7 +238,12 @@ impl Worker {
         }
     }
 
-    async fn commit(&self, finished: &mut Vec<Completion>, outbox: &mut Outbox) {
+    /// Commits the finished attempts; returns those committed (accepted or stale).
+    async fn commit(
+        &self,
+        finished: &mut Vec<Completion>,
+        outbox: &mut Outbox,
+    ) -> Vec<(JobId, FencingToken)> {
         let results = std::mem::take(finished);
         let req = Request::Complete {
             node: self.identity.node_id,
@@ -244,11 +263,16 @@ impl Worker {
                 for id in stale {
                     warn!(job = %id, "completion refused: the lease is no longer ours");
                 }
+                results.iter().map(|c| (c.job, c.token)).collect()
             }
-            Ok(other) => warn!(?other, "unexpected response to completions"),
+            Ok(other) => {
+                warn!(?other, "unexpected response to completions");
+                Vec::new()
+            }
             Err(e) => {
                 warn!(error = %e, "completions not committed; will retry");
                 *finished = results;
+                Vec::new()
             }
         }
     }
@@ -260,6 +284,7 @@ impl Worker {
         &self,
         running: &HashMap<JobId, RunningAttempt>,
         finished: &mut Vec<Completion>,
+        committed: &HashMap<(JobId, FencingToken), std::time::Instant>,
         outbox: &mut Outbox,
     ) {
         let in_log = match self.view.running_on(self.identity.node_id) {
@@ -269,7 +294,7 @@ impl Worker {
                 return;
             }
         };
-        let lost: Vec<Completion> = orphans(&in_log, running, finished)
+        let lost: Vec<Completion> = orphans(&in_log, running, finished, committed)
             .into_iter()
             .map(|(job, token)| {
                 warn!(%job, %token, "the log says this node runs the job, but it never got the lease; reporting it lost");
@@ -333,6 +358,9 @@ impl Worker {
             max_jobs: free,
             now_ms: now_ms(),
         };
+        // On the leader this is its own sign of life (see the server's forwarded
+        // leases); elsewhere the leader records it when the request arrives.
+        self.leader.liveness.seen(self.identity.node_id.0);
         let jobs = match self.proposer.propose(req).await {
             Ok(Response::Leased { jobs }) => jobs,
             Ok(other) => {
@@ -440,9 +468,16 @@ mod tests {
         // Job 1 has no process and no result; job 2 has a result waiting; job 3 is
         // not in `running` either (no controls to build here), so it is an orphan too.
         let running = HashMap::new();
+        let none = HashMap::new();
         assert_eq!(
-            orphans(&in_log, &running, &finished),
+            orphans(&in_log, &running, &finished, &none),
             vec![(JobId(1), FencingToken(10)), (JobId(3), FencingToken(12))]
+        );
+        // A result committed a moment ago, which this node has not applied yet.
+        let lately = HashMap::from([((JobId(3), FencingToken(12)), std::time::Instant::now())]);
+        assert_eq!(
+            orphans(&in_log, &running, &finished, &lately),
+            vec![(JobId(1), FencingToken(10))]
         );
         // A result for an older attempt of the same job does not cover the new one.
         let old = vec![Completion {
@@ -450,6 +485,6 @@ mod tests {
             token: FencingToken(3),
             outcome: AttemptOutcome::default(),
         }];
-        assert_eq!(orphans(&in_log[..1], &running, &old).len(), 1);
+        assert_eq!(orphans(&in_log[..1], &running, &old, &none).len(), 1);
     }
 }

@@ -40,6 +40,10 @@ pub fn apply(txn: &mut Txn, log_index: u64, req: &Request) -> Result<Response, S
             };
             Ok(Response::DrainSet { changed })
         }
-        Request::RequeueNode { node, now_ms } => requeue::requeue_node(txn, *node, *now_ms),
+        Request::RequeueNode {
+            node,
+            now_ms,
+            leased_up_to,
+        } => requeue::requeue_node(txn, *node, *now_ms, *leased_up_to),
     }
 }

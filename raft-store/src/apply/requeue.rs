@@ -1,5 +1,6 @@
-//! RequeueNode: a node went away. Its running attempts end as Lost; the jobs go back
-//! to the queue at their old place (the queue orders by priority and job id).
+//! RequeueNode: a node went away. Its running attempts (up to a lease index, when
+//! given) end as Lost; the jobs go back to the queue at their old place (the queue
+//! orders by priority and job id).
 
 use shoal_types::{FailReason, JobState, NodeId};
 
@@ -10,11 +11,19 @@ use crate::keys;
 use crate::txn::Txn;
 use crate::StoreError;
 
-pub fn requeue_node(txn: &mut Txn, node: NodeId, now_ms: u64) -> Result<Response, StoreError> {
+pub fn requeue_node(
+    txn: &mut Txn,
+    node: NodeId,
+    now_ms: u64,
+    leased_up_to: Option<u64>,
+) -> Result<Response, StoreError> {
     let running = txn.scan(CF_RUNNING, &keys::running_prefix(node), usize::MAX)?;
     let mut ids = Vec::new();
-    for (key, _) in running {
+    for (key, token) in running {
         let id = keys::job_id_suffix("running key", &key)?;
+        if leased_up_to.is_some_and(|up_to| keys::read_token(&token).is_ok_and(|t| t.0 > up_to)) {
+            continue;
+        }
         jobs::running_remove(txn, node, id);
         let Some(mut rec) = jobs::load(txn, id)? else {
             tracing::warn!(%id, "running entry without a job record; dropped");
@@ -45,6 +54,38 @@ mod tests {
     use shoal_types::{FailReason, JobId, JobState, NodeId};
 
     #[test]
+    fn a_requeue_leaves_leases_granted_after_its_judgement() {
+        let h = Harness::new();
+        h.submit(&h.envelope(0));
+        h.submit(&h.envelope(0));
+        let lease = || {
+            h.run(Request::Lease {
+                node: NodeId(1),
+                max_jobs: 1,
+                now_ms: 5,
+            })
+        };
+        lease();
+        let judged_at = h.view.last_applied().unwrap();
+        lease();
+        let r = h.run(Request::RequeueNode {
+            node: NodeId(1),
+            now_ms: 7,
+            leased_up_to: Some(judged_at),
+        });
+        assert_eq!(
+            r,
+            Response::Requeued {
+                ids: vec![JobId(1)]
+            }
+        );
+        let still = h.view.running_on(NodeId(1)).unwrap();
+        assert_eq!(still.len(), 1);
+        assert_eq!(still[0].0, JobId(2));
+        assert!(still[0].1 .0 > judged_at);
+    }
+
+    #[test]
     fn requeue_returns_running_jobs_to_their_place() {
         let h = Harness::new();
         for _ in 0..4 {
@@ -67,6 +108,7 @@ mod tests {
         let r = h.run(Request::RequeueNode {
             node: NodeId(1),
             now_ms: 7,
+            leased_up_to: None,
         });
         assert_eq!(
             r,
