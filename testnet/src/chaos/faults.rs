@@ -237,7 +237,9 @@ async fn probe_on(
         }
     }
     let key = format!("probe-{round}");
-    let spec = super::workload::job_spec(&ctx.exe, &ctx.jobs_file, &key, 14_000);
+    let mut spec = super::workload::job_spec(&ctx.exe, &ctx.jobs_file, &key, 14_000);
+    // Ahead of the workload's backlog, which the one undrained node cannot keep up with.
+    spec.priority = 100;
     clients.record(&Event::Submit {
         t: now_ns(),
         key: key.clone(),

@@ -90,6 +90,9 @@ struct Report {
     mode: &'static str,
     #[serde(flatten)]
     findings: check::Findings,
+    /// Why the scenario could not run to the end (then `ok` is false).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
 }
 
 /// What a fault may need besides the world.
@@ -133,15 +136,21 @@ pub async fn run(a: ChaosArgs) -> anyhow::Result<bool> {
             a.seed,
             a.duration
         );
-        let findings = scenario(&shoal, &dir, name, &a, mode)
-            .await
-            .with_context(|| format!("scenario {name} (files in {})", dir.display()))?;
+        let (findings, error) = match scenario(&shoal, &dir, name, &a, mode).await {
+            Ok(f) => (f, None),
+            Err(e) => {
+                let e = format!("{e:#} (files in {})", dir.display());
+                eprintln!("{name}: {e}");
+                (check::Findings::default(), Some(e))
+            }
+        };
         reports.push(Report {
             scenario: name.clone(),
             seed: a.seed,
             nodes: a.nodes,
             mode: mode.name(),
             findings,
+            error,
         });
     }
     println!(
@@ -170,13 +179,26 @@ pub async fn run(a: ChaosArgs) -> anyhow::Result<bool> {
             f.duplicate_jobs,
             f.unfinished_after_heal,
             f.converge_s.map_or("-".into(), |s| format!("{s:.2}")),
-            if f.ok { "yes" } else { "NO" }
+            if r.error.is_some() {
+                "ERR"
+            } else if f.ok {
+                "yes"
+            } else {
+                "NO"
+            }
         );
     }
     if a.json {
         for r in &reports {
             println!("{}", serde_json::to_string(r)?);
         }
+    }
+    if let Some(r) = reports.iter().find(|r| r.error.is_some()) {
+        bail!(
+            "scenario {} did not run to the end: {}",
+            r.scenario,
+            r.error.as_deref().unwrap_or_default()
+        );
     }
     Ok(reports.iter().all(|r| r.findings.ok))
 }
