@@ -312,3 +312,19 @@ fn nodes_table_has_a_header_for_every_column() {
     let row = lines.next().unwrap().split_whitespace().count();
     assert_eq!(header, row, "{table}");
 }
+
+#[test]
+fn a_dedup_key_makes_one_job_however_often_it_is_submitted() {
+    let n = TestNode::started(2);
+    let first = n.submit(&["--dedup-key", "report-2026-11-26", "--", "true"]);
+    // A retry — another command line even — with the same key gets the same job.
+    let again = n.submit(&["--dedup-key", "report-2026-11-26", "--", "echo", "other"]);
+    assert_eq!(again, first);
+    let other = n.submit(&["--dedup-key", "report-2026-11-27", "--", "true"]);
+    assert_ne!(other, first);
+    let all: serde_json::Value = serde_json::from_str(&n.ok(&["list", "--json"])).unwrap();
+    assert_eq!(all.as_array().unwrap().len(), 2, "{all}");
+    let bad = n.shoal(&["submit", "--dedup-key", "", "--", "true"]);
+    assert_eq!(code(&bad), 2, "{}", common::stderr(&bad));
+    assert!(common::stderr(&bad).contains("dedup key"));
+}
