@@ -117,3 +117,41 @@ fn chaos_smoke_worker_kill_keeps_every_invariant() {
     let (ok, _, err) = run(&["chaos", "--scenario", "no-such", "--duration", "1"]);
     assert!(!ok && err.contains("no scenario"), "{err}");
 }
+
+/// Namespaces, nftables partitions, healing and a leader change, in a few seconds
+/// (root only: CI runs as root).
+#[test]
+fn chaos_smoke_partition_leader_in_namespaces() {
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: --netns needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let (ok, out, err) = run(&[
+        "chaos",
+        "--netns",
+        "--scenario",
+        "partition-leader",
+        "--duration",
+        "12",
+        "--seed",
+        "5",
+        "--json",
+        "--dir",
+        d,
+    ]);
+    assert!(ok, "chaos failed:\n{out}\n{err}");
+    let r: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        (r["mode"].as_str(), r["ok"].as_bool()),
+        (Some("netns"), Some(true)),
+        "{r}"
+    );
+    let history =
+        std::fs::read_to_string(format!("{d}/partition-leader/history/clients.jsonl")).unwrap();
+    assert!(
+        history.contains("isolate the leader"),
+        "no partition was installed"
+    );
+}
