@@ -4,6 +4,7 @@
 mod bench;
 mod chaos;
 mod cluster;
+mod cmd;
 mod lab;
 mod net;
 mod scenarios;

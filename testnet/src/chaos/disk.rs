@@ -3,9 +3,10 @@
 //! this run only (root).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
+
+use crate::cmd::run;
 
 /// Size of each node's filesystem.
 const SIZE_MB: u64 = 256;
@@ -13,21 +14,6 @@ const SIZE_MB: u64 = 256;
 /// The loop-mounted filesystems of one run; unmounted when dropped.
 pub struct Disks {
     mounts: Vec<PathBuf>,
-}
-
-fn run(cmd: &str, args: &[&str]) -> anyhow::Result<()> {
-    let out = Command::new(cmd)
-        .args(args)
-        .output()
-        .with_context(|| format!("cannot run {cmd}"))?;
-    if !out.status.success() {
-        bail!(
-            "{cmd} {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(())
 }
 
 impl Disks {

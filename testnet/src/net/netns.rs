@@ -4,9 +4,8 @@
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
-use std::process::Command;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 
 /// The nftables table every node namespace gets (input and output chains).
 pub const TABLE: &str = "shoal_testnet";
@@ -22,18 +21,7 @@ pub struct Namespaces {
 
 /// Runs `ip ARGS`, failing with its stderr.
 pub fn ip(args: &[&str]) -> anyhow::Result<()> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .context("cannot run `ip` (iproute2)")?;
-    if !out.status.success() {
-        bail!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(())
+    crate::cmd::run("ip", args)
 }
 
 impl Namespaces {
