@@ -145,6 +145,11 @@ pub struct SubmitArgs {
     /// Keep the job held (not runnable) until `shoal release ID`
     #[arg(long, conflicts_with = "wait")]
     pub hold: bool,
+    /// Submit a job array: N tasks (1-100000) from one signed spec, with consecutive
+    /// ids; task i runs with SHOAL_ARRAY_INDEX=i (0-based). Prints every task id, one
+    /// per line (--json: {"id": FIRST, "count": N}); --wait waits for all of them
+    #[arg(long, value_name = "N")]
+    pub array: Option<u32>,
     /// Wait for the job and exit with its exit code
     #[arg(long)]
     pub wait: bool,

@@ -24,18 +24,21 @@ pub const CF_BY_STATE: &str = "by_state";
 pub const CF_RUNNING: &str = "running";
 /// Submitter + nonce -> JobId.
 pub const CF_NONCES: &str = "nonces";
+/// First task's JobId BE -> the signed envelope shared by a job array's tasks.
+pub const CF_ARRAYS: &str = "arrays";
 
 /// Column families of the state machine (cleared on snapshot install).
-pub const SM_CFS: [&str; 6] = [
+pub const SM_CFS: [&str; 7] = [
     CF_SM_META,
     CF_JOBS,
     CF_QUEUE,
     CF_BY_STATE,
     CF_RUNNING,
     CF_NONCES,
+    CF_ARRAYS,
 ];
 
-const ALL_CFS: [&str; 8] = [
+const ALL_CFS: [&str; 9] = [
     CF_LOG,
     CF_RAFT_META,
     CF_SM_META,
@@ -44,6 +47,7 @@ const ALL_CFS: [&str; 8] = [
     CF_BY_STATE,
     CF_RUNNING,
     CF_NONCES,
+    CF_ARRAYS,
 ];
 
 fn options() -> Options {

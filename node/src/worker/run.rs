@@ -20,6 +20,7 @@ use shoal_supervisor::protocol::LaunchSpec;
 
 use super::launch::{launch, Finished, JobControl, SupervisorCommand};
 use super::outbox::Outbox;
+use super::verified::VerifiedEnvelopes;
 use crate::net::leases::LeaderLink;
 use crate::raft::proposer::{ProposeError, Proposer};
 use shoal_home::Home;
@@ -43,6 +44,8 @@ pub struct RunningAttempt {
 pub struct Worker {
     pub identity: Arc<Identity>,
     pub verifier: Arc<EnvelopeVerifier>,
+    /// Envelopes already verified (a job array's tasks share one).
+    pub verified: VerifiedEnvelopes,
     pub home: Home,
     pub config: NodeConfig,
     pub proposer: Proposer,
@@ -380,8 +383,8 @@ impl Worker {
         done: &mpsc::Sender<Finished>,
     ) -> Result<JobControl, FailReason> {
         let body = self
-            .verifier
-            .verify(&job.envelope)
+            .verified
+            .verify(&self.verifier, &job.envelope)
             .map_err(|e| FailReason::Rejected(e.to_string()))?;
         let spec = body.spec;
         let argv = match spec.command {
@@ -393,6 +396,9 @@ impl Worker {
         env.push(("SHOAL_ATTEMPT".into(), job.attempt.to_string()));
         env.push(("SHOAL_NODE_ID".into(), self.identity.node_id.to_string()));
         env.push(("SHOAL_FENCING_TOKEN".into(), job.token.to_string()));
+        if let Some(i) = job.array_index {
+            env.push(("SHOAL_ARRAY_INDEX".into(), i.to_string()));
+        }
         let path = |s| {
             self.home
                 .output_file(job.id, job.attempt, s)

@@ -55,6 +55,7 @@ pub fn lease(
             attempt: n,
             token,
             envelope: rec.envelope,
+            array_index: rec.array_index,
         });
     }
     Ok(Response::Leased { jobs: leased })
