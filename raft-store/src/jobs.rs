@@ -49,11 +49,11 @@ pub fn queue_push(txn: &mut Txn, rec: &JobRecord) {
 
 /// [`queue_push`] with the priority already known (an array's tasks share one).
 pub fn queue_push_at(txn: &mut Txn, priority: i32, id: JobId) {
-    txn.put(
-        CF_QUEUE,
-        &keys::queue_key(priority, id),
-        keys::job_key(id).to_vec(),
-    );
+    let key = keys::queue_key(priority, id);
+    if txn.queue_floor.as_deref().is_some_and(|f| key[..] < *f) {
+        txn.queue_floor = Some(key.to_vec());
+    }
+    txn.put(CF_QUEUE, &key, keys::job_key(id).to_vec());
     txn.meta.queued += 1;
 }
 
