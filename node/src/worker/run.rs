@@ -1,11 +1,13 @@
 //! The worker loop: one task that owns this node's running attempts.
 //!
 //! It wakes on every applied raft entry, on finished attempts and on a renewal tick.
-//! Each wake-up it (1) commits finished attempts in one batch, (2) kills attempts whose
-//! job was cancelled, (3) leases as many queued jobs as it has free slots. Leases and
-//! completions are raft entries, so after a crash the log says what was running.
+//! Each wake-up it (1) starts leased jobs on free slots, (2) kills attempts whose job
+//! was cancelled, (3) commits finished attempts in one batch and, in the same round,
+//! leases as many queued jobs as it has free slots (plus a prefetch while jobs are
+//! short, see [`PREFETCH_PER_SLOT`]). Leases and completions are raft entries, so
+//! after a crash the log says what was running.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use shoal_raft_store::{Completion, LeasedJob, Request, Response, StoreView};
@@ -78,6 +80,14 @@ pub fn orphans(
         .collect()
 }
 
+/// While jobs are short, the worker leases this many jobs per slot beyond its free
+/// slots and starts them the moment a slot frees, instead of waiting a raft round
+/// (lease) after every finished job. Long jobs get no prefetch, so a node never sits
+/// on queued work another node could start.
+const PREFETCH_PER_SLOT: u32 = 4;
+/// A finished batch whose attempts all ran shorter than this turns prefetch on.
+const SHORT_JOB_MS: u64 = 1_000;
+
 /// How many finished attempts may wait for the worker loop.
 const FINISHED_QUEUE: usize = 4096;
 
@@ -108,6 +118,10 @@ impl Worker {
         }
         let mut recovered = false;
         let mut last_reconcile = std::time::Instant::now();
+        // Jobs leased ahead of free slots while jobs are short (see `PREFETCH`).
+        let mut backlog: VecDeque<LeasedJob> = VecDeque::new();
+        let prefetch = slots.saturating_mul(PREFETCH_PER_SLOT);
+        let mut short_jobs = false;
 
         loop {
             tokio::select! {
@@ -121,6 +135,7 @@ impl Worker {
                         batch.push(Completion { job: f.job, token: f.token, outcome: f.outcome });
                         next = done_rx.try_recv().ok();
                     }
+                    short_jobs = batch.iter().all(|c| c.outcome.wall_ms < SHORT_JOB_MS);
                     if let Err(e) = outbox.add(&batch) {
                         warn!(error = %e, "completions not saved in the outbox; a crash now would lose them");
                     }
@@ -163,12 +178,12 @@ impl Worker {
                     }
                 }
             }
-            // Completions first (an earlier life's too), so a job that finished is
-            // not re-queued as lost by the requeue below.
-            if !finished.is_empty() {
-                self.commit(&mut finished, &mut outbox).await;
-            }
             if !recovered {
+                // Completions first (an earlier life's too), so a job that finished is
+                // not re-queued as lost by the requeue below.
+                if !finished.is_empty() {
+                    self.commit(&mut finished, &mut outbox).await;
+                }
                 if !finished.is_empty() {
                     continue;
                 }
@@ -177,28 +192,62 @@ impl Worker {
                     continue;
                 }
             }
+            let cut_off = last_ack.elapsed() >= self.leader.timing.fence_when_cut_off()
+                && !self.leader.leader_reachable();
+            // Prefetched jobs take free slots at once: nothing to wait for.
+            self.start_backlog(&mut backlog, cut_off, &mut running, &done_tx, &mut finished)
+                .await;
             self.kill_cancelled(&mut running).await;
             if last_reconcile.elapsed() >= RECONCILE_EVERY {
                 last_reconcile = std::time::Instant::now();
-                self.reconcile(&running, &mut finished, &mut outbox);
+                self.reconcile(&running, &backlog, &mut finished, &mut outbox);
             }
-            let free = slots.saturating_sub(running.len() as u32);
             let drained = self
                 .view
                 .drained()
                 .is_ok_and(|d| d.contains(&self.identity.node_id.0));
-            if free > 0 && !drained && self.view.queued_count().unwrap_or(0) > 0 {
-                self.lease(free, &mut running, &done_tx, &mut finished)
-                    .await;
-            }
+            let ahead = if short_jobs { prefetch } else { 0 };
+            let want = (slots + ahead).saturating_sub((running.len() + backlog.len()) as u32);
+            // With prefetch, lease only once the backlog is half used, so each lease
+            // entry carries several jobs instead of one per finished job.
+            let low = ahead == 0 || (backlog.len() as u32) <= ahead / 2;
+            let lease = want > 0
+                && low
+                && !drained
+                && !cut_off
+                && self.view.queued_count().unwrap_or(0) > 0;
+            // Completions and the next lease are proposed together (one append round
+            // when openraft batches them).
+            let (_, leased) = tokio::join!(
+                async {
+                    if !finished.is_empty() {
+                        self.commit(&mut finished, &mut outbox).await;
+                    }
+                },
+                async {
+                    if lease {
+                        self.lease(want).await
+                    } else {
+                        Vec::new()
+                    }
+                }
+            );
+            backlog.extend(leased);
+            self.start_backlog(&mut backlog, cut_off, &mut running, &done_tx, &mut finished)
+                .await;
             self.status.send_replace(WorkerStatus {
                 slots,
                 running: running.len() as u32,
             });
         }
-        // Dropping the controls closes every pipe: supervisors kill their jobs. They are
-        // re-queued by the next start (or by the leader, once leases lapse).
-        info!(running = running.len(), "worker stopped");
+        // Dropping the controls closes every pipe: supervisors kill their jobs. They and
+        // the prefetched jobs are re-queued by the next start (or by the leader, once
+        // leases lapse).
+        info!(
+            running = running.len(),
+            prefetched = backlog.len(),
+            "worker stopped"
+        );
     }
 
     /// Jobs the log says run here were started by an earlier life of this node;
@@ -262,11 +311,15 @@ impl Worker {
     fn reconcile(
         &self,
         running: &HashMap<JobId, RunningAttempt>,
+        backlog: &VecDeque<LeasedJob>,
         finished: &mut Vec<Completion>,
         outbox: &mut Outbox,
     ) {
         let in_log = match self.view.running_on(self.identity.node_id) {
-            Ok(v) => v,
+            Ok(v) => v
+                .into_iter()
+                .filter(|(job, _)| !backlog.iter().any(|b| b.id == *job))
+                .collect::<Vec<_>>(),
             Err(e) => {
                 warn!(error = %e, "cannot read this node's running jobs");
                 return;
@@ -324,31 +377,62 @@ impl Worker {
         }
     }
 
-    async fn lease(
+    /// Leases up to `max_jobs` queued jobs; they are started by `start_backlog`.
+    async fn lease(&self, max_jobs: u32) -> Vec<LeasedJob> {
+        let req = Request::Lease {
+            node: self.identity.node_id,
+            max_jobs,
+            now_ms: now_ms(),
+        };
+        match self.proposer.propose(req).await {
+            Ok(Response::Leased { jobs }) => jobs,
+            Ok(other) => {
+                warn!(?other, "unexpected response to lease");
+                Vec::new()
+            }
+            Err(e) => {
+                debug!(error = %e, "lease failed");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Starts leased jobs while slots are free. A job cancelled (or re-queued away
+    /// from this node) since its lease is not started; a cancelled one is reported
+    /// cancelled. Cut off from the leader, nothing is started and the backlog is
+    /// dropped: the reconciliation reports those jobs lost, which re-queues them.
+    async fn start_backlog(
         &self,
-        free: u32,
+        backlog: &mut VecDeque<LeasedJob>,
+        cut_off: bool,
         running: &mut HashMap<JobId, RunningAttempt>,
         done: &mpsc::Sender<Finished>,
         finished: &mut Vec<Completion>,
     ) {
-        let req = Request::Lease {
-            node: self.identity.node_id,
-            max_jobs: free,
-            now_ms: now_ms(),
-        };
-        let jobs = match self.proposer.propose(req).await {
-            Ok(Response::Leased { jobs }) => jobs,
-            Ok(other) => {
-                warn!(?other, "unexpected response to lease");
-                return;
-            }
-            Err(e) => {
-                debug!(error = %e, "lease failed");
-                return;
-            }
-        };
-        for job in jobs {
+        if cut_off && !backlog.is_empty() {
+            warn!(
+                count = backlog.len(),
+                "cut off from the leader; prefetched jobs not started"
+            );
+            backlog.clear();
+            return;
+        }
+        let slots = self.config.effective_slots() as usize;
+        while running.len() < slots {
+            let Some(job) = backlog.pop_front() else {
+                break;
+            };
             let (id, token) = (job.id, job.token);
+            if let Some(outcome) = self.lease_withdrawn(&job) {
+                if let Some(o) = outcome {
+                    finished.push(Completion {
+                        job: id,
+                        token,
+                        outcome: o,
+                    });
+                }
+                continue;
+            }
             match self.start(&job, done).await {
                 Ok(control) => {
                     running.insert(
@@ -372,6 +456,34 @@ impl Worker {
                         outcome,
                     });
                 }
+            }
+        }
+    }
+
+    /// `Some` if a leased job must not start: cancelled since (`Some(Some(outcome))`,
+    /// to report) or its lease is no longer the current attempt (`Some(None)`). Only
+    /// judged once this node has applied the lease.
+    fn lease_withdrawn(&self, job: &LeasedJob) -> Option<Option<AttemptOutcome>> {
+        if job.token.0 > self.view.last_applied().unwrap_or(0) {
+            return None;
+        }
+        match self.view.get_job(job.id) {
+            Ok(Some(rec)) if rec.last_attempt().map(|a| a.token) != Some(job.token) => {
+                info!(job = %job.id, "lease withdrawn before the job started");
+                Some(None)
+            }
+            Ok(Some(rec)) if rec.state == JobState::Cancelled => {
+                info!(job = %job.id, "job cancelled before it started");
+                Some(Some(AttemptOutcome {
+                    error: Some(FailReason::Cancelled),
+                    ..Default::default()
+                }))
+            }
+            Ok(Some(_)) => None,
+            Ok(None) => Some(None),
+            Err(e) => {
+                warn!(job = %job.id, error = %e, "cannot read job state; starting it");
+                None
             }
         }
     }
