@@ -4,7 +4,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Options, DB};
+use rocksdb::{
+    BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Options, DB,
+};
 
 use crate::StoreError;
 
@@ -50,15 +52,28 @@ const ALL_CFS: [&str; 9] = [
     CF_ARRAYS,
 ];
 
+/// Bytes all memtables together may hold before the largest is flushed.
+const MEMTABLE_BUDGET: usize = 32 << 20;
+
 fn options() -> Options {
     let mut o = Options::default();
     o.set_compression_type(DBCompressionType::Lz4);
+    // Bloom filters let a lookup of a key that is not there (every new submit's nonce)
+    // skip the table files instead of reading an index block of each; without them
+    // the submit p50 rose by a quarter with 100,000 queued jobs.
+    let mut table = BlockBasedOptions::default();
+    table.set_bloom_filter(10.0, false);
+    o.set_block_based_table_factory(&table);
     o
 }
 
 /// Opens (creating if missing) the database at `path`.
 pub fn open_db(path: &Path) -> Result<Arc<DB>, StoreError> {
     let mut opts = options();
+    // One budget for the memtables of every column family. Without it each of the
+    // nine may hold up to 2 x 64 MiB, and a long queue's writes sit in memory until
+    // they do: measured 1.5 KiB of RSS per queued job at 100,000 queued jobs.
+    opts.set_db_write_buffer_size(MEMTABLE_BUDGET);
     opts.create_if_missing(true);
     opts.create_missing_column_families(true);
     let cfs = ALL_CFS
