@@ -3,7 +3,9 @@
 //! signed `true` jobs from 64 API clients. Measured before and after loading: the
 //! node's RSS (VmRSS, while running), the disk its database takes after a flush (a
 //! clean restart: RocksDB flushes the write-ahead log into tables when it reopens),
-//! and the p50 of one client's held submits.
+//! and then the p50 of one client's held submits (both p50s after such a restart
+//! and a settling pause, so neither competes with the flush and compactions that
+//! follow loading).
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -55,14 +57,14 @@ pub async fn queued_jobs(
             },
         )
         .await?;
-    let submit_p50_empty_ms = submit::commit_latency_p50_ms(&node, samples).await?;
     let empty = sample(&mut node).await?;
+    let submit_p50_empty_ms = submit::commit_latency_p50_ms(&node, samples).await?;
     eprintln!("  loading {jobs} queued jobs ...");
     let t = Instant::now();
     load(&node, jobs).await?;
     let load_per_s = jobs as f64 / t.elapsed().as_secs_f64();
-    let submit_p50_full_ms = submit::commit_latency_p50_ms(&node, samples).await?;
     let full = sample(&mut node).await?;
+    let submit_p50_full_ms = submit::commit_latency_p50_ms(&node, samples).await?;
     node.stop();
     let per_job = |a: u64, b: u64| (b as f64 - a as f64) / jobs as f64;
     Ok(QueueCost {
@@ -85,7 +87,7 @@ async fn sample(node: &mut LocalNode) -> anyhow::Result<Sample> {
     wait_leading(node).await?;
     let disk = procfs::disk_bytes(&node.home.join("db"))?;
     // Let start-up work (compactions after the flush) settle before reading RSS.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
     let pid = node.pid().context("the queue node is not running")?;
     Ok(Sample {
         rss,
