@@ -2,9 +2,10 @@
 //!
 //! It wakes on every applied raft entry, on finished attempts and on a renewal tick.
 //! Each wake-up it (1) starts leased jobs on free slots, (2) kills attempts whose job
-//! was cancelled, (3) commits finished attempts in one batch and, in the same round,
-//! leases as many queued jobs as it has free slots (plus a prefetch while jobs are
-//! short, see [`PREFETCH_PER_SLOT`]). Leases and completions are raft entries, so
+//! was cancelled, (3) commits finished attempts in one batch (after at most
+//! [`COMMIT_LINGER`], so short jobs share outbox writes and entries) and, in the same
+//! round, leases as many queued jobs as it has free slots (plus a prefetch while jobs
+//! are short, see [`PREFETCH_PER_SLOT`]). Leases and completions are raft entries, so
 //! after a crash the log says what was running.
 
 use std::collections::{HashMap, VecDeque};
@@ -88,6 +89,26 @@ const PREFETCH_PER_SLOT: u32 = 4;
 /// A finished batch whose attempts all ran shorter than this turns prefetch on.
 const SHORT_JOB_MS: u64 = 1_000;
 
+/// How long a finished attempt may wait for others to share its outbox write and its
+/// completion entry (each an fsync). Without it, short jobs cost about one raft
+/// entry each to complete.
+const COMMIT_LINGER: std::time::Duration = std::time::Duration::from_millis(3);
+
+/// Pause before proposing completions again after a failed attempt.
+const COMMIT_RETRY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Writes `fresh` completions to the outbox (durably, before they are proposed) and
+/// moves them to `finished`.
+fn save(fresh: &mut Vec<Completion>, finished: &mut Vec<Completion>, outbox: &mut Outbox) {
+    if fresh.is_empty() {
+        return;
+    }
+    if let Err(e) = outbox.add(fresh) {
+        warn!(error = %e, "completions not saved in the outbox; a crash now would lose them");
+    }
+    finished.append(fresh);
+}
+
 /// How many finished attempts may wait for the worker loop.
 const FINISHED_QUEUE: usize = 4096;
 
@@ -122,6 +143,10 @@ impl Worker {
         let mut backlog: VecDeque<LeasedJob> = VecDeque::new();
         let prefetch = slots.saturating_mul(PREFETCH_PER_SLOT);
         let mut short_jobs = false;
+        // Finished attempts not yet in the outbox, and when they must be committed.
+        let mut fresh: Vec<Completion> = Vec::new();
+        let mut commit_at: Option<tokio::time::Instant> = None;
+        let mut backing_off = false;
 
         loop {
             tokio::select! {
@@ -136,12 +161,11 @@ impl Worker {
                         next = done_rx.try_recv().ok();
                     }
                     short_jobs = batch.iter().all(|c| c.outcome.wall_ms < SHORT_JOB_MS);
-                    if let Err(e) = outbox.add(&batch) {
-                        warn!(error = %e, "completions not saved in the outbox; a crash now would lose them");
-                    }
-                    finished.extend(batch);
+                    fresh.extend(batch);
                 }
                 r = applied.changed() => if r.is_err() { break },
+                _ = tokio::time::sleep_until(commit_at.unwrap_or_else(tokio::time::Instant::now)),
+                    if commit_at.is_some() => {}
                 _ = tick.tick() => {
                     // Cut off from a known leader: fence our jobs before the leader
                     // gives them away (it waits longer after seeing us go).
@@ -179,6 +203,7 @@ impl Worker {
                 }
             }
             if !recovered {
+                save(&mut fresh, &mut finished, &mut outbox);
                 // Completions first (an earlier life's too), so a job that finished is
                 // not re-queued as lost by the requeue below.
                 if !finished.is_empty() {
@@ -200,6 +225,7 @@ impl Worker {
             self.kill_cancelled(&mut running).await;
             if last_reconcile.elapsed() >= RECONCILE_EVERY {
                 last_reconcile = std::time::Instant::now();
+                save(&mut fresh, &mut finished, &mut outbox);
                 self.reconcile(&running, &backlog, &mut finished, &mut outbox);
             }
             let drained = self
@@ -216,11 +242,25 @@ impl Worker {
                 && !drained
                 && !cut_off
                 && self.view.queued_count().unwrap_or(0) > 0;
+            // Completions wait up to COMMIT_LINGER for a slot's worth of company,
+            // unless nothing else runs to finish soon.
+            let pending = fresh.len() + finished.len();
+            let now = tokio::time::Instant::now();
+            if pending > 0 && commit_at.is_none() {
+                commit_at = Some(now + COMMIT_LINGER);
+            }
+            let due = pending > 0
+                && (commit_at.is_some_and(|t| now >= t)
+                    || (!backing_off && (pending >= slots as usize || running.is_empty())));
+            if due {
+                save(&mut fresh, &mut finished, &mut outbox);
+                commit_at = None;
+            }
             // Completions and the next lease are proposed together (one append round
             // when openraft batches them).
             let (_, leased) = tokio::join!(
                 async {
-                    if !finished.is_empty() {
+                    if due {
                         self.commit(&mut finished, &mut outbox).await;
                     }
                 },
@@ -232,6 +272,13 @@ impl Worker {
                     }
                 }
             );
+            if due {
+                // Not committed (no leader?): try again later, not at every wake-up.
+                backing_off = !finished.is_empty();
+                if backing_off {
+                    commit_at = Some(tokio::time::Instant::now() + COMMIT_RETRY);
+                }
+            }
             backlog.extend(leased);
             self.start_backlog(&mut backlog, cut_off, &mut running, &done_tx, &mut finished)
                 .await;
