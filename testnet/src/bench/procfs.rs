@@ -41,9 +41,10 @@ pub fn rss_bytes(pid: i32) -> anyhow::Result<u64> {
         .with_context(|| format!("{path} has no VmRSS line"))
 }
 
-/// Disk space of every file under `dir` (allocated blocks, as `du` counts them).
+/// Bytes of every file under `dir` (their lengths). Not allocated blocks as `du`
+/// counts them: RocksDB preallocates its write-ahead log in large steps, which made
+/// the allocated size of the same data jump by tens of MiB between runs.
 pub fn disk_bytes(dir: &Path) -> anyhow::Result<u64> {
-    use std::os::unix::fs::MetadataExt;
     let mut total = 0;
     for entry in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
         let entry = entry?;
@@ -51,7 +52,7 @@ pub fn disk_bytes(dir: &Path) -> anyhow::Result<u64> {
         if meta.is_dir() {
             total += disk_bytes(&entry.path())?;
         } else {
-            total += meta.blocks() * 512;
+            total += meta.len();
         }
     }
     Ok(total)
