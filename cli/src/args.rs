@@ -158,6 +158,11 @@ pub struct SubmitArgs {
     /// any node), print that job's id instead of making a new one. Safe retries.
     #[arg(long, value_name = "KEY")]
     pub dedup_key: Option<String>,
+    /// Submit a job array: N tasks (1-100000) from one signed spec, with consecutive
+    /// ids; task i runs with SHOAL_ARRAY_INDEX=i (0-based). Prints every task id, one
+    /// per line (--json: {"id": FIRST, "count": N}); --wait waits for all of them
+    #[arg(long, value_name = "N")]
+    pub array: Option<u32>,
     /// Wait for the job and exit with its exit code
     #[arg(long)]
     pub wait: bool,

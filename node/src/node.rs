@@ -195,6 +195,7 @@ async fn start_loaded(
         },
         identity: identity.clone(),
         verifier: verifier.clone(),
+        verified: Default::default(),
         home: home.clone(),
         config: config.clone(),
         proposer: proposer.clone(),

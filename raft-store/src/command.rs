@@ -10,6 +10,7 @@ use shoal_types::{AttemptOutcome, FencingToken, JobId, NodeId, SignedEnvelope};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Request {
     /// Leader has already verified the signature. apply rejects a (submitter, nonce) seen before.
+    /// An envelope whose spec has `array: N` makes N tasks; the answer is the first id.
     Submit {
         envelope: SignedEnvelope,
         now_ms: u64,
@@ -82,6 +83,9 @@ pub struct LeasedJob {
     pub attempt: u32,
     pub token: FencingToken,
     pub envelope: SignedEnvelope,
+    /// For a task of a job array: its index (`SHOAL_ARRAY_INDEX`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub array_index: Option<u32>,
 }
 
 /// What applying one entry produced.

@@ -4,7 +4,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Options, DB};
+use rocksdb::{
+    BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Options, DB,
+};
 
 use crate::StoreError;
 
@@ -24,12 +26,14 @@ pub const CF_BY_STATE: &str = "by_state";
 pub const CF_RUNNING: &str = "running";
 /// Submitter + nonce -> JobId.
 pub const CF_NONCES: &str = "nonces";
+/// First task's JobId BE -> the signed envelope shared by a job array's tasks.
+pub const CF_ARRAYS: &str = "arrays";
 
 /// Dedup key (UTF-8) -> JobId, for jobs submitted with one.
 pub const CF_DEDUP: &str = "dedup";
 
 /// Column families of the state machine (cleared on snapshot install).
-pub const SM_CFS: [&str; 7] = [
+pub const SM_CFS: [&str; 8] = [
     CF_SM_META,
     CF_JOBS,
     CF_QUEUE,
@@ -37,9 +41,10 @@ pub const SM_CFS: [&str; 7] = [
     CF_RUNNING,
     CF_NONCES,
     CF_DEDUP,
+    CF_ARRAYS,
 ];
 
-const ALL_CFS: [&str; 9] = [
+const ALL_CFS: [&str; 10] = [
     CF_LOG,
     CF_RAFT_META,
     CF_SM_META,
@@ -49,17 +54,31 @@ const ALL_CFS: [&str; 9] = [
     CF_RUNNING,
     CF_NONCES,
     CF_DEDUP,
+    CF_ARRAYS,
 ];
+
+/// Bytes all memtables together may hold before the largest is flushed.
+const MEMTABLE_BUDGET: usize = 32 << 20;
 
 fn options() -> Options {
     let mut o = Options::default();
     o.set_compression_type(DBCompressionType::Lz4);
+    // Bloom filters let a lookup of a key that is not there (every new submit's nonce)
+    // skip the table files instead of reading an index block of each; without them
+    // the submit p50 rose by a quarter with 100,000 queued jobs.
+    let mut table = BlockBasedOptions::default();
+    table.set_bloom_filter(10.0, false);
+    o.set_block_based_table_factory(&table);
     o
 }
 
 /// Opens (creating if missing) the database at `path`.
 pub fn open_db(path: &Path) -> Result<Arc<DB>, StoreError> {
     let mut opts = options();
+    // One budget for the memtables of every column family. Without it each of the
+    // nine may hold up to 2 x 64 MiB, and a long queue's writes sit in memory until
+    // they do: measured 1.5 KiB of RSS per queued job at 100,000 queued jobs.
+    opts.set_db_write_buffer_size(MEMTABLE_BUDGET);
     opts.create_if_missing(true);
     opts.create_missing_column_families(true);
     let cfs = ALL_CFS

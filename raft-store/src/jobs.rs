@@ -3,21 +3,27 @@
 
 use shoal_types::{FencingToken, JobId, JobRecord, JobState, NodeId};
 
-use crate::codec::{decode, encode};
-use crate::db::{CF_BY_STATE, CF_JOBS, CF_QUEUE, CF_RUNNING};
+use crate::arrays;
+use crate::codec::encode;
+use crate::db::{CF_ARRAYS, CF_BY_STATE, CF_JOBS, CF_QUEUE, CF_RUNNING};
 use crate::keys;
 use crate::txn::Txn;
 use crate::StoreError;
 
 pub fn load(txn: &Txn, id: JobId) -> Result<Option<JobRecord>, StoreError> {
     txn.get(CF_JOBS, &keys::job_key(id))?
-        .map(|b| decode("job record", &b))
+        .map(|b| arrays::decode_record(&b, |k| txn.get(CF_ARRAYS, k)))
         .transpose()
 }
 
 /// Writes `rec`, moving its `by_state` entry if its state changed from `prev`.
 pub fn save(txn: &mut Txn, rec: &JobRecord, prev: Option<JobState>) -> Result<(), StoreError> {
-    txn.put(CF_JOBS, &keys::job_key(rec.id), encode("job record", rec)?);
+    let stored = arrays::stored_form(rec);
+    txn.put(
+        CF_JOBS,
+        &keys::job_key(rec.id),
+        encode("job record", &*stored)?,
+    );
     if prev != Some(rec.state) {
         if let Some(p) = prev {
             txn.delete(CF_BY_STATE, &keys::by_state_key(p, rec.id));
@@ -38,11 +44,16 @@ pub fn priority(rec: &JobRecord) -> i32 {
 }
 
 pub fn queue_push(txn: &mut Txn, rec: &JobRecord) {
-    txn.put(
-        CF_QUEUE,
-        &keys::queue_key(priority(rec), rec.id),
-        keys::job_key(rec.id).to_vec(),
-    );
+    queue_push_at(txn, priority(rec), rec.id);
+}
+
+/// [`queue_push`] with the priority already known (an array's tasks share one).
+pub fn queue_push_at(txn: &mut Txn, priority: i32, id: JobId) {
+    let key = keys::queue_key(priority, id);
+    if txn.queue_floor.as_deref().is_some_and(|f| key[..] < *f) {
+        txn.queue_floor = Some(key.to_vec());
+    }
+    txn.put(CF_QUEUE, &key, keys::job_key(id).to_vec());
     txn.meta.queued += 1;
 }
 

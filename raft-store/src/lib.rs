@@ -5,6 +5,7 @@
 //! This file is only the public surface: the type configuration and [`open`].
 
 mod apply;
+mod arrays;
 mod codec;
 mod command;
 mod db;

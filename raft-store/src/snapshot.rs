@@ -1,9 +1,9 @@
 //! Snapshots: build serializes the whole state machine (meta, every job record, every
-//! nonce) from a consistent RocksDB snapshot; install clears the state-machine column
+//! nonce, every job array's envelope) from a consistent RocksDB snapshot; install clears the state-machine column
 //! families and reloads them, rebuilding the indexes. The current snapshot (meta and
 //! bytes) is kept in `sm_meta` so it survives restarts.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::io::Cursor;
 use std::sync::Arc;
 
@@ -14,12 +14,12 @@ use openraft::{
 };
 use rocksdb::{IteratorMode, WriteBatch, WriteOptions, DB};
 use serde::{Deserialize, Serialize};
-use shoal_types::{JobId, JobRecord, JobState, NodeId};
+use shoal_types::{JobId, JobRecord, JobState, NodeId, SignedEnvelope};
 
 use crate::codec::{decode, encode};
 use crate::db::{
-    cf, rocks_err, CF_BY_STATE, CF_DEDUP, CF_JOBS, CF_NONCES, CF_QUEUE, CF_RUNNING, CF_SM_META,
-    SM_CFS,
+    cf, rocks_err, CF_ARRAYS, CF_BY_STATE, CF_DEDUP, CF_JOBS, CF_NONCES, CF_QUEUE, CF_RUNNING,
+    CF_SM_META, SM_CFS,
 };
 use crate::sm_meta::{
     SmMeta, KEY_DRAINED, KEY_LAST_APPLIED, KEY_LAST_MEMBERSHIP, KEY_NEXT_JOB_ID, KEY_SNAPSHOT,
@@ -34,8 +34,18 @@ struct SnapshotPayload {
     next_job_id: u64,
     #[serde(default)]
     drained: BTreeSet<u64>,
+    /// Job records in their stored form (array tasks without their envelope).
     jobs: Vec<JobRecord>,
     nonces: Vec<NonceEntry>,
+    /// The envelope of every job array, by its first task's id.
+    #[serde(default)]
+    arrays: Vec<ArrayEntry>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ArrayEntry {
+    first: JobId,
+    envelope: SignedEnvelope,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -104,6 +114,14 @@ impl SnapshotBuilder {
                 job: decode("nonce job id", &v)?,
             });
         }
+        let mut arrays = Vec::new();
+        for item in snap.iterator_cf(cf(db, CF_ARRAYS)?, IteratorMode::Start) {
+            let (k, v) = item.map_err(|e| rocks_err(db, e))?;
+            arrays.push(ArrayEntry {
+                first: JobId(keys::read_u64("array key", &k, 0)?),
+                envelope: decode("array envelope", &v)?,
+            });
+        }
         drop(snap);
         let payload = SnapshotPayload {
             last_applied,
@@ -112,6 +130,7 @@ impl SnapshotBuilder {
             drained,
             jobs,
             nonces,
+            arrays,
         };
         let data = encode("snapshot", &payload)?;
         let snapshot_id = match last_applied {
@@ -174,6 +193,17 @@ pub(crate) fn install(
         queued: 0,
         drained: payload.drained.clone(),
     };
+    // An array's tasks share its envelope's priority; parse it once per array.
+    let mut array_priority = HashMap::new();
+    for a in &payload.arrays {
+        batch.put_cf(
+            cf(db, CF_ARRAYS)?,
+            keys::job_key(a.first),
+            encode("array envelope", &a.envelope)?,
+        );
+        let priority = a.envelope.body().map(|b| b.spec.priority).unwrap_or(0);
+        array_priority.insert(a.first, priority);
+    }
     for rec in &payload.jobs {
         batch.put_cf(
             cf(db, CF_JOBS)?,
@@ -186,7 +216,11 @@ pub(crate) fn install(
             [],
         );
         if rec.state == JobState::Queued {
-            let k = keys::queue_key(jobs::priority(rec), rec.id);
+            let priority = match rec.array_first() {
+                Some(first) => array_priority.get(&first).copied().unwrap_or(0),
+                None => jobs::priority(rec),
+            };
+            let k = keys::queue_key(priority, rec.id);
             batch.put_cf(cf(db, CF_QUEUE)?, k, keys::job_key(rec.id));
             sm.queued += 1;
         }
@@ -202,12 +236,20 @@ pub(crate) fn install(
             );
         }
     }
-    for rec in &payload.jobs {
-        if let Some(key) = rec.spec().ok().and_then(|s| s.dedup_key) {
+    // Dedup keys, from every envelope: a plain job's own, an array's shared one
+    // (which answers with the array's first task).
+    let plain = payload
+        .jobs
+        .iter()
+        .filter(|r| r.array_index.is_none())
+        .map(|r| (r.id, &r.envelope));
+    let arrays = payload.arrays.iter().map(|a| (a.first, &a.envelope));
+    for (id, envelope) in plain.chain(arrays) {
+        if let Some(key) = envelope.body().ok().and_then(|b| b.spec.dedup_key) {
             batch.put_cf(
                 cf(db, CF_DEDUP)?,
                 key.as_bytes(),
-                encode("dedup job id", &rec.id)?,
+                encode("dedup job id", &id)?,
             );
         }
     }

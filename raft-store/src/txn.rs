@@ -20,6 +20,10 @@ pub struct Txn<'a> {
     db: &'a DB,
     writes: BTreeMap<Key, Option<Vec<u8>>>,
     pub meta: SmMeta,
+    /// A `queue` key below which no queued entry lives (`None`: not known). Leases
+    /// take the queue's front and leave tombstones there; scanning from this key
+    /// instead of the start skips them. Kept in memory only (see `QueueFloor`).
+    pub queue_floor: Option<Vec<u8>>,
 }
 
 impl<'a> Txn<'a> {
@@ -28,6 +32,7 @@ impl<'a> Txn<'a> {
             db,
             writes: BTreeMap::new(),
             meta: SmMeta::load(db)?,
+            queue_floor: None,
         })
     }
 
@@ -54,10 +59,22 @@ impl<'a> Txn<'a> {
         prefix: &[u8],
         limit: usize,
     ) -> Result<Vec<KeyValue>, StoreError> {
+        self.scan_from(cf_name, prefix, prefix, limit)
+    }
+
+    /// [`Txn::scan`] starting at key `from` (at or after `prefix`).
+    pub fn scan_from(
+        &self,
+        cf_name: &'static str,
+        prefix: &[u8],
+        from: &[u8],
+        limit: usize,
+    ) -> Result<Vec<KeyValue>, StoreError> {
+        let from = if from < prefix { prefix } else { from };
         let h = cf(self.db, cf_name)?;
         let mut db_it = self
             .db
-            .iterator_cf(h, IteratorMode::From(prefix, Direction::Forward))
+            .iterator_cf(h, IteratorMode::From(from, Direction::Forward))
             .map(|r| r.map_err(|e| rocks_err(self.db, e)))
             .take_while(|r| {
                 r.as_ref()
@@ -66,7 +83,7 @@ impl<'a> Txn<'a> {
             });
         let mut ov = self
             .writes
-            .range((cf_name, prefix.to_vec())..)
+            .range((cf_name, from.to_vec())..)
             .take_while(|((c, k), _)| *c == cf_name && k.starts_with(prefix))
             .peekable();
         let mut next_db = db_it.next().transpose()?;
@@ -136,5 +153,10 @@ mod tests {
         assert_eq!(t.scan(CF_QUEUE, &[], 2).unwrap().len(), 2);
         assert_eq!(t.get(CF_QUEUE, &[3]).unwrap(), None);
         assert_eq!(t.get(CF_QUEUE, &[1]).unwrap(), Some(vec![1]));
+        let later = t.scan_from(CF_QUEUE, &[], &[2], 10).unwrap();
+        let got: Vec<u8> = later.iter().map(|(k, _)| k[0]).collect();
+        assert_eq!(got, [2, 5, 6]);
+        let later = t.scan_from(CF_QUEUE, &[], &[3], 10).unwrap();
+        assert_eq!(later.len(), 2);
     }
 }

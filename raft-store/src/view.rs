@@ -8,8 +8,8 @@ use rocksdb::{Direction, IteratorMode, DB};
 use shoal_types::{FencingToken, JobId, JobRecord, JobState, NodeId};
 use tokio::sync::watch;
 
-use crate::codec::decode;
-use crate::db::{cf, rocks_err, CF_BY_STATE, CF_JOBS, CF_RUNNING};
+use crate::arrays;
+use crate::db::{cf, rocks_err, CF_ARRAYS, CF_BY_STATE, CF_JOBS, CF_RUNNING};
 use crate::keys;
 use crate::sm_meta::SmMeta;
 use crate::StoreError;
@@ -54,13 +54,21 @@ impl StoreView {
         StoreView { db, applied }
     }
 
+    /// A stored record, with its array's envelope if it is an array task.
+    fn decode_record(&self, bytes: &[u8]) -> Result<JobRecord, StoreError> {
+        arrays::decode_record(bytes, |k| {
+            let h = cf(&self.db, CF_ARRAYS)?;
+            self.db.get_cf(h, k).map_err(|e| rocks_err(&self.db, e))
+        })
+    }
+
     pub fn get_job(&self, id: JobId) -> Result<Option<JobRecord>, StoreError> {
         let h = cf(&self.db, CF_JOBS)?;
         let v = self
             .db
             .get_cf(h, keys::job_key(id))
             .map_err(|e| rocks_err(&self.db, e))?;
-        v.map(|b| decode("job record", &b)).transpose()
+        v.map(|b| self.decode_record(&b)).transpose()
     }
 
     /// Up to `limit` jobs, newest (highest id) first, optionally only in `state`.
@@ -78,7 +86,7 @@ impl StoreView {
                         break;
                     }
                     let (_, v) = item.map_err(|e| rocks_err(&self.db, e))?;
-                    out.push(decode("job record", &v)?);
+                    out.push(self.decode_record(&v)?);
                 }
             }
             Some(s) => {

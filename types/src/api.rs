@@ -24,7 +24,11 @@ pub struct SubmitRequest {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SubmitResponse {
+    /// The job's id; for a job array, the id of task 0 (task `i` has id `id + i`).
     pub id: JobId,
+    /// For a job array: how many tasks it made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
 }
 
 /// One attempt, as scripts see it.
@@ -64,6 +68,9 @@ pub struct JobStatus {
     pub ended_at: Option<String>,
     pub command: String,
     pub attempts: Vec<AttemptStatus>,
+    /// For a task of a job array: its `SHOAL_ARRAY_INDEX`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub array_index: Option<u32>,
 }
 
 impl JobStatus {
@@ -104,6 +111,7 @@ impl JobStatus {
                     stderr: a.stderr.clone(),
                 })
                 .collect(),
+            array_index: r.array_index,
         })
     }
 }

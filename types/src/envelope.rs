@@ -22,7 +22,7 @@ pub struct EnvelopeBody {
 }
 
 /// A body and the submitter's signature over its bytes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignedEnvelope {
     /// The JSON encoding of an [`EnvelopeBody`]; these bytes are what is signed.
     pub body: String,
@@ -40,6 +40,11 @@ fn signed_bytes(body: &str) -> Vec<u8> {
 }
 
 impl SignedEnvelope {
+    /// True for the placeholder of a stored array task (no body, no signature).
+    pub fn is_empty(&self) -> bool {
+        self.body.is_empty() && self.signature.is_empty()
+    }
+
     /// Serializes and signs `body` with the submitting node's key.
     pub fn sign(body: &EnvelopeBody, key: &SigningKey) -> SignedEnvelope {
         let body = serde_json::to_string(body).unwrap_or_default();

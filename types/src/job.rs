@@ -10,6 +10,8 @@ use crate::{FencingToken, JobId, NodeId, TypesError};
 
 /// Largest accepted job spec, serialized as JSON (1 MiB).
 pub const MAX_SPEC_BYTES: usize = 1 << 20;
+/// Most tasks one job array may have (`JobSpec::array`).
+pub const MAX_ARRAY_TASKS: u32 = 100_000;
 /// Queue every job lands in unless the submitter names another.
 pub const DEFAULT_QUEUE: &str = "default";
 
@@ -48,6 +50,10 @@ pub struct JobSpec {
     /// client, any time) makes no new job and returns the first one's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dedup_key: Option<String>,
+    /// A job array: this one signed spec makes `N` tasks with consecutive job ids,
+    /// each run with `SHOAL_ARRAY_INDEX` = 0..N-1 (1 ≤ N ≤ [`MAX_ARRAY_TASKS`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub array: Option<u32>,
 }
 
 fn default_queue() -> String {
@@ -67,6 +73,7 @@ impl JobSpec {
             timeout_ms: None,
             hold: false,
             dedup_key: None,
+            array: None,
         }
     }
 
@@ -126,6 +133,13 @@ impl JobSpec {
         if let Some(k) = &self.dedup_key {
             if k.is_empty() || k.len() > 256 || k.chars().any(|c| c.is_control()) {
                 return bad("dedup key must be 1-256 printable characters".into());
+            }
+        }
+        if let Some(n) = self.array {
+            if n == 0 || n > MAX_ARRAY_TASKS {
+                return bad(format!(
+                    "array size {n} must be between 1 and {MAX_ARRAY_TASKS}"
+                ));
             }
         }
         if self.timeout_ms == Some(0) {
@@ -352,6 +366,9 @@ pub struct Attempt {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobRecord {
     pub id: JobId,
+    /// Empty in the stored form of an array task (see [`JobRecord::array_index`]);
+    /// always filled in the records the store hands out.
+    #[serde(default, skip_serializing_if = "crate::SignedEnvelope::is_empty")]
     pub envelope: crate::SignedEnvelope,
     pub submitter: NodeId,
     pub submitted_at_ms: u64,
@@ -359,6 +376,10 @@ pub struct JobRecord {
     /// Set when the job reached a terminal state.
     pub ended_at_ms: Option<u64>,
     pub attempts: Vec<Attempt>,
+    /// For a task of a job array: its index (0-based). The array's first task has id
+    /// `id - index`; the store keeps the shared envelope once, under that id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub array_index: Option<u32>,
 }
 
 impl JobRecord {
@@ -370,6 +391,12 @@ impl JobRecord {
 
     pub fn last_attempt(&self) -> Option<&Attempt> {
         self.attempts.last()
+    }
+
+    /// The id of the first task of this record's array (the key of its envelope).
+    pub fn array_first(&self) -> Option<JobId> {
+        self.array_index
+            .map(|i| JobId(self.id.0.saturating_sub(u64::from(i))))
     }
 }
 
@@ -404,6 +431,13 @@ mod tests {
         let mut s = spec();
         s.queue = "a b".into();
         assert!(s.validate().unwrap_err().to_string().contains("queue name"));
+        let mut s = spec();
+        s.array = Some(0);
+        assert!(s.validate().unwrap_err().to_string().contains("array size"));
+        s.array = Some(MAX_ARRAY_TASKS + 1);
+        assert!(s.validate().unwrap_err().to_string().contains("array size"));
+        s.array = Some(MAX_ARRAY_TASKS);
+        assert_eq!(s.validate(), Ok(()));
         let mut s = spec();
         s.command = JobCommand::Shell("x".repeat(MAX_SPEC_BYTES + 1));
         assert!(matches!(s.validate(), Err(TypesError::SpecTooLarge { .. })));

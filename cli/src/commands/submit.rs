@@ -1,9 +1,10 @@
-//! `shoal submit`: build a spec from flags, submit it, print the id; `--wait` waits
-//! and exits with the job's exit code.
+//! `shoal submit`: build a spec from flags, submit it, print the id (every task id of
+//! a job array); `--wait` waits and exits with the job's exit code (for an array: 0
+//! only if every task succeeded).
 
 use shoal_home::Home;
 use shoal_types::api::{SubmitRequest, SubmitResponse};
-use shoal_types::{exit_code, JobCommand, JobSpec};
+use shoal_types::{exit_code, JobCommand, JobId, JobSpec, JobState};
 
 use super::wait::wait_one;
 use crate::args::SubmitArgs;
@@ -53,6 +54,7 @@ fn build_spec(a: &SubmitArgs) -> Result<JobSpec, CliError> {
         timeout_ms: a.timeout,
         hold: a.hold,
         dedup_key: a.dedup_key.clone(),
+        array: a.array,
     };
     spec.validate()
         .map_err(|e| CliError::Usage(e.to_string()))?;
@@ -63,20 +65,29 @@ pub async fn run(home: &Home, a: SubmitArgs) -> Result<i32, CliError> {
     let spec = build_spec(&a)?;
     let client = client::for_home(home)?;
     let resp: SubmitResponse = client.post("/v1/jobs", &SubmitRequest { spec }).await?;
+    let ids: Vec<JobId> = (0..resp.count.unwrap_or(1))
+        .map(|i| JobId(resp.id.0 + u64::from(i)))
+        .collect();
     if a.json {
         output::json(&resp)?;
     } else {
-        output::line(&resp.id.to_string())?;
+        let lines: Vec<String> = ids.iter().map(JobId::to_string).collect();
+        output::line(&lines.join("\n"))?;
     }
     if !a.wait {
         return Ok(exit_code::OK);
     }
-    let status = wait_one(&client, resp.id, None).await?;
-    Ok(match status.state {
-        shoal_types::JobState::Succeeded => exit_code::OK,
-        _ => status
-            .exit_code
-            .filter(|c| *c != 0)
-            .unwrap_or(exit_code::FAILURE),
-    })
+    let mut first_failure = None;
+    for id in ids {
+        let status = wait_one(&client, id, None).await?;
+        if status.state != JobState::Succeeded && first_failure.is_none() {
+            first_failure = Some(
+                status
+                    .exit_code
+                    .filter(|c| *c != 0)
+                    .unwrap_or(exit_code::FAILURE),
+            );
+        }
+    }
+    Ok(first_failure.unwrap_or(exit_code::OK))
 }

@@ -81,6 +81,7 @@ pub async fn submit(
 ) -> Result<Json<SubmitResponse>, ApiError> {
     let req: SubmitRequest = parse_body(&body, "submit request")?;
     req.spec.validate()?;
+    let count = req.spec.array;
     let now = now_ms();
     let body = EnvelopeBody {
         cluster_id: s.identity.cluster_id.clone(),
@@ -94,8 +95,11 @@ pub async fn submit(
     s.verifier.verify(&envelope)?;
     match s.submits.submit(envelope).await.map_err(propose_error)? {
         Ok(id) => {
-            info!(job = %id, "job submitted");
-            Ok(Json(SubmitResponse { id }))
+            match count {
+                Some(n) => info!(job = %id, tasks = n, "job array submitted"),
+                None => info!(job = %id, "job submitted"),
+            }
+            Ok(Json(SubmitResponse { id, count }))
         }
         Err(SubmitRejection::ReplayedNonce { existing }) => Err(ApiError::BadRequest(format!(
             "replayed envelope (job {existing} already has this nonce)"

@@ -5,5 +5,6 @@
 pub mod launch;
 pub mod outbox;
 pub mod run;
+pub mod verified;
 
 pub use run::{Worker, WorkerStatus};

@@ -1,11 +1,14 @@
 //! The worker loop: one task that owns this node's running attempts.
 //!
 //! It wakes on every applied raft entry, on finished attempts and on a renewal tick.
-//! Each wake-up it (1) commits finished attempts in one batch, (2) kills attempts whose
-//! job was cancelled, (3) leases as many queued jobs as it has free slots. Leases and
-//! completions are raft entries, so after a crash the log says what was running.
+//! Each wake-up it (1) starts leased jobs on free slots, (2) kills attempts whose job
+//! was cancelled, (3) commits finished attempts in one batch (after at most
+//! [`COMMIT_LINGER`], so short jobs share outbox writes and entries) and, in the same
+//! round, leases as many queued jobs as it has free slots (plus a prefetch while jobs
+//! are short, see [`PREFETCH_PER_SLOT`]). Leases and completions are raft entries, so
+//! after a crash the log says what was running.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use shoal_raft_store::{Completion, LeasedJob, Request, Response, StoreView};
@@ -20,6 +23,7 @@ use shoal_supervisor::protocol::LaunchSpec;
 
 use super::launch::{launch, Finished, JobControl, SupervisorCommand};
 use super::outbox::Outbox;
+use super::verified::VerifiedEnvelopes;
 use crate::net::leases::LeaderLink;
 use crate::raft::proposer::{ProposeError, Proposer};
 use shoal_home::Home;
@@ -43,6 +47,8 @@ pub struct RunningAttempt {
 pub struct Worker {
     pub identity: Arc<Identity>,
     pub verifier: Arc<EnvelopeVerifier>,
+    /// Envelopes already verified (a job array's tasks share one).
+    pub verified: VerifiedEnvelopes,
     pub home: Home,
     pub config: NodeConfig,
     pub proposer: Proposer,
@@ -79,9 +85,37 @@ pub fn orphans(
         .collect()
 }
 
+/// While jobs are short, the worker leases this many jobs per slot beyond its free
+/// slots and starts them the moment a slot frees, instead of waiting a raft round
+/// (lease) after every finished job. Long jobs get no prefetch, so a node never sits
+/// on queued work another node could start.
+const PREFETCH_PER_SLOT: u32 = 4;
+/// A finished batch whose attempts all ran shorter than this turns prefetch on.
+const SHORT_JOB_MS: u64 = 1_000;
+
+/// How long a finished attempt may wait for others to share its outbox write and its
+/// completion entry (each an fsync). Without it, short jobs cost about one raft
+/// entry each to complete.
+const COMMIT_LINGER: std::time::Duration = std::time::Duration::from_millis(3);
+
 /// How long a committed result keeps its attempt from being judged an orphan while
 /// this node's state machine catches up.
 const COMMITTED_MEMORY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Pause before proposing completions again after a failed attempt.
+const COMMIT_RETRY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Writes `fresh` completions to the outbox (durably, before they are proposed) and
+/// moves them to `finished`.
+fn save(fresh: &mut Vec<Completion>, finished: &mut Vec<Completion>, outbox: &mut Outbox) {
+    if fresh.is_empty() {
+        return;
+    }
+    if let Err(e) = outbox.add(fresh) {
+        warn!(error = %e, "completions not saved in the outbox; a crash now would lose them");
+    }
+    finished.append(fresh);
+}
 
 /// How many finished attempts may wait for the worker loop.
 const FINISHED_QUEUE: usize = 4096;
@@ -113,7 +147,18 @@ impl Worker {
         }
         let mut recovered = false;
         let mut last_reconcile = std::time::Instant::now();
+        // Jobs leased ahead of free slots while jobs are short (see `PREFETCH`).
+        let mut backlog: VecDeque<LeasedJob> = VecDeque::new();
+        let prefetch = slots.saturating_mul(PREFETCH_PER_SLOT);
+        let mut short_jobs = false;
+        // Finished attempts not yet in the outbox, and when they must be committed.
+        let mut fresh: Vec<Completion> = Vec::new();
+        let mut commit_at: Option<tokio::time::Instant> = None;
+        let mut backing_off = false;
+        // Results committed lately (see `orphans`).
         let mut committed: HashMap<(JobId, FencingToken), std::time::Instant> = HashMap::new();
+        // When the oldest lease in `backlog` was asked for (see `start_backlog`).
+        let mut backlog_asked: Option<std::time::Instant> = None;
 
         loop {
             tokio::select! {
@@ -127,12 +172,12 @@ impl Worker {
                         batch.push(Completion { job: f.job, token: f.token, outcome: f.outcome });
                         next = done_rx.try_recv().ok();
                     }
-                    if let Err(e) = outbox.add(&batch) {
-                        warn!(error = %e, "completions not saved in the outbox; a crash now would lose them");
-                    }
-                    finished.extend(batch);
+                    short_jobs = batch.iter().all(|c| c.outcome.wall_ms < SHORT_JOB_MS);
+                    fresh.extend(batch);
                 }
                 r = applied.changed() => if r.is_err() { break },
+                _ = tokio::time::sleep_until(commit_at.unwrap_or_else(tokio::time::Instant::now)),
+                    if commit_at.is_some() => {}
                 _ = tick.tick() => {
                     // Cut off from a known leader: fence our jobs before the leader
                     // gives them away (it waits longer after seeing us go).
@@ -169,15 +214,16 @@ impl Worker {
                     }
                 }
             }
-            // Completions first (an earlier life's too), so a job that finished is
-            // not re-queued as lost by the requeue below.
-            if !finished.is_empty() {
-                let now = std::time::Instant::now();
-                for done in self.commit(&mut finished, &mut outbox).await {
-                    committed.insert(done, now);
-                }
-            }
             if !recovered {
+                save(&mut fresh, &mut finished, &mut outbox);
+                // Completions first (an earlier life's too), so a job that finished is
+                // not re-queued as lost by the requeue below.
+                if !finished.is_empty() {
+                    let now = std::time::Instant::now();
+                    for done in self.commit(&mut finished, &mut outbox).await {
+                        committed.insert(done, now);
+                    }
+                }
                 if !finished.is_empty() {
                     continue;
                 }
@@ -186,29 +232,100 @@ impl Worker {
                     continue;
                 }
             }
+            let cut_off = last_ack.elapsed() >= self.leader.timing.fence_when_cut_off()
+                && !self.leader.leader_reachable();
+            // Prefetched jobs take free slots at once: nothing to wait for.
+            let hold = cut_off || self.stale_backlog(last_ack, backlog_asked);
+            self.start_backlog(&mut backlog, hold, &mut running, &done_tx, &mut finished)
+                .await;
             self.kill_cancelled(&mut running).await;
             if last_reconcile.elapsed() >= RECONCILE_EVERY {
                 last_reconcile = std::time::Instant::now();
+                save(&mut fresh, &mut finished, &mut outbox);
                 committed.retain(|_, at| at.elapsed() < COMMITTED_MEMORY);
-                self.reconcile(&running, &mut finished, &committed, &mut outbox);
+                self.reconcile(&running, &backlog, &mut finished, &committed, &mut outbox);
             }
-            let free = slots.saturating_sub(running.len() as u32);
             let drained = self
                 .view
                 .drained()
                 .is_ok_and(|d| d.contains(&self.identity.node_id.0));
-            if free > 0 && !drained && self.view.queued_count().unwrap_or(0) > 0 {
-                self.lease(free, &mut running, &done_tx, &mut finished)
-                    .await;
+            let ahead = if short_jobs { prefetch } else { 0 };
+            let want = (slots + ahead).saturating_sub((running.len() + backlog.len()) as u32);
+            // With prefetch, lease only once the backlog is half used, so each lease
+            // entry carries several jobs instead of one per finished job.
+            let low = ahead == 0 || (backlog.len() as u32) <= ahead / 2;
+            let lease = want > 0
+                && low
+                && !drained
+                && !cut_off
+                && self.view.queued_count().unwrap_or(0) > 0;
+            // Completions wait up to COMMIT_LINGER for a slot's worth of company,
+            // unless nothing else runs to finish soon.
+            let pending = fresh.len() + finished.len();
+            let now = tokio::time::Instant::now();
+            if pending > 0 && commit_at.is_none() {
+                commit_at = Some(now + COMMIT_LINGER);
+            }
+            let due = pending > 0
+                && (commit_at.is_some_and(|t| now >= t)
+                    || (!backing_off && (pending >= slots as usize || running.is_empty())));
+            if due {
+                save(&mut fresh, &mut finished, &mut outbox);
+                commit_at = None;
+            }
+            // Completions and the next lease are proposed together (one append round
+            // when openraft batches them).
+            let asked = std::time::Instant::now();
+            let (done, leased) = tokio::join!(
+                async {
+                    if due {
+                        self.commit(&mut finished, &mut outbox).await
+                    } else {
+                        Vec::new()
+                    }
+                },
+                async {
+                    if lease {
+                        self.lease(want).await
+                    } else {
+                        Vec::new()
+                    }
+                }
+            );
+            let now = std::time::Instant::now();
+            for d in done {
+                committed.insert(d, now);
+            }
+            if !leased.is_empty() && backlog.is_empty() {
+                backlog_asked = Some(asked);
+            }
+            if due {
+                // Not committed (no leader?): try again later, not at every wake-up.
+                backing_off = !finished.is_empty();
+                if backing_off {
+                    commit_at = Some(tokio::time::Instant::now() + COMMIT_RETRY);
+                }
+            }
+            backlog.extend(leased);
+            let hold = cut_off || self.stale_backlog(last_ack, backlog_asked);
+            self.start_backlog(&mut backlog, hold, &mut running, &done_tx, &mut finished)
+                .await;
+            if backlog.is_empty() {
+                backlog_asked = None;
             }
             self.status.send_replace(WorkerStatus {
                 slots,
                 running: running.len() as u32,
             });
         }
-        // Dropping the controls closes every pipe: supervisors kill their jobs. They are
-        // re-queued by the next start (or by the leader, once leases lapse).
-        info!(running = running.len(), "worker stopped");
+        // Dropping the controls closes every pipe: supervisors kill their jobs. They and
+        // the prefetched jobs are re-queued by the next start (or by the leader, once
+        // leases lapse).
+        info!(
+            running = running.len(),
+            prefetched = backlog.len(),
+            "worker stopped"
+        );
     }
 
     /// Jobs the log says run here were started by an earlier life of this node;
@@ -283,12 +400,16 @@ impl Worker {
     fn reconcile(
         &self,
         running: &HashMap<JobId, RunningAttempt>,
+        backlog: &VecDeque<LeasedJob>,
         finished: &mut Vec<Completion>,
         committed: &HashMap<(JobId, FencingToken), std::time::Instant>,
         outbox: &mut Outbox,
     ) {
         let in_log = match self.view.running_on(self.identity.node_id) {
-            Ok(v) => v,
+            Ok(v) => v
+                .into_iter()
+                .filter(|(job, _)| !backlog.iter().any(|b| b.id == *job))
+                .collect::<Vec<_>>(),
             Err(e) => {
                 warn!(error = %e, "cannot read this node's running jobs");
                 return;
@@ -346,34 +467,66 @@ impl Worker {
         }
     }
 
-    async fn lease(
-        &self,
-        free: u32,
-        running: &mut HashMap<JobId, RunningAttempt>,
-        done: &mpsc::Sender<Finished>,
-        finished: &mut Vec<Completion>,
-    ) {
+    /// Leases up to `max_jobs` queued jobs; they are started by `start_backlog`.
+    async fn lease(&self, max_jobs: u32) -> Vec<LeasedJob> {
         let req = Request::Lease {
             node: self.identity.node_id,
-            max_jobs: free,
+            max_jobs,
             now_ms: now_ms(),
         };
         // On the leader this is its own sign of life (see the server's forwarded
         // leases); elsewhere the leader records it when the request arrives.
         self.leader.liveness.seen(self.identity.node_id.0);
-        let jobs = match self.proposer.propose(req).await {
+        match self.proposer.propose(req).await {
             Ok(Response::Leased { jobs }) => jobs,
             Ok(other) => {
                 warn!(?other, "unexpected response to lease");
-                return;
+                Vec::new()
             }
             Err(e) => {
                 debug!(error = %e, "lease failed");
-                return;
+                Vec::new()
             }
-        };
-        for job in jobs {
+        }
+    }
+
+    /// Starts leased jobs while slots are free. A job cancelled (or re-queued away
+    /// from this node) since its lease is not started; a cancelled one is reported
+    /// cancelled. On `hold` (cut off from the leader, or the backlog is too old to
+    /// start safely: [`Worker::stale_backlog`]) nothing is started and the backlog is
+    /// dropped: the reconciliation reports those jobs lost, which re-queues them.
+    async fn start_backlog(
+        &self,
+        backlog: &mut VecDeque<LeasedJob>,
+        hold: bool,
+        running: &mut HashMap<JobId, RunningAttempt>,
+        done: &mpsc::Sender<Finished>,
+        finished: &mut Vec<Completion>,
+    ) {
+        if hold && !backlog.is_empty() {
+            warn!(
+                count = backlog.len(),
+                "no recent word from the leader; leased jobs not started"
+            );
+            backlog.clear();
+            return;
+        }
+        let slots = self.config.effective_slots() as usize;
+        while running.len() < slots {
+            let Some(job) = backlog.pop_front() else {
+                break;
+            };
             let (id, token) = (job.id, job.token);
+            if let Some(outcome) = self.lease_withdrawn(&job) {
+                if let Some(o) = outcome {
+                    finished.push(Completion {
+                        job: id,
+                        token,
+                        outcome: o,
+                    });
+                }
+                continue;
+            }
             match self.start(&job, done).await {
                 Ok(control) => {
                     running.insert(
@@ -401,6 +554,50 @@ impl Worker {
         }
     }
 
+    /// Whether jobs waiting in the backlog are too old to start. The leader re-queues
+    /// a worker's jobs `lapse` after its last sign of life — the newer of the last
+    /// acknowledged heartbeat (sent at `last_ack`) and the lease request (`asked`) —
+    /// and a job started now fences itself `self_fence` from now; it may start only
+    /// while now is well inside `lapse - self_fence` of that sign of life (half of it).
+    fn stale_backlog(
+        &self,
+        last_ack: std::time::Instant,
+        asked: Option<std::time::Instant>,
+    ) -> bool {
+        let t = self.leader.timing;
+        let fresh = (t.lapse() - t.self_fence()) / 2;
+        let contact = asked.map_or(last_ack, |a| a.max(last_ack));
+        contact.elapsed() >= fresh
+    }
+
+    /// `Some` if a leased job must not start: cancelled since (`Some(Some(outcome))`,
+    /// to report) or its lease is no longer the current attempt (`Some(None)`). Only
+    /// judged once this node has applied the lease.
+    fn lease_withdrawn(&self, job: &LeasedJob) -> Option<Option<AttemptOutcome>> {
+        if job.token.0 > self.view.last_applied().unwrap_or(0) {
+            return None;
+        }
+        match self.view.get_job(job.id) {
+            Ok(Some(rec)) if rec.last_attempt().map(|a| a.token) != Some(job.token) => {
+                info!(job = %job.id, "lease withdrawn before the job started");
+                Some(None)
+            }
+            Ok(Some(rec)) if rec.state == JobState::Cancelled => {
+                info!(job = %job.id, "job cancelled before it started");
+                Some(Some(AttemptOutcome {
+                    error: Some(FailReason::Cancelled),
+                    ..Default::default()
+                }))
+            }
+            Ok(Some(_)) => None,
+            Ok(None) => Some(None),
+            Err(e) => {
+                warn!(job = %job.id, error = %e, "cannot read job state; starting it");
+                None
+            }
+        }
+    }
+
     /// Verifies the envelope again (a leader's word is not enough) and starts it.
     async fn start(
         &self,
@@ -408,8 +605,8 @@ impl Worker {
         done: &mpsc::Sender<Finished>,
     ) -> Result<JobControl, FailReason> {
         let body = self
-            .verifier
-            .verify(&job.envelope)
+            .verified
+            .verify(&self.verifier, &job.envelope)
             .map_err(|e| FailReason::Rejected(e.to_string()))?;
         let spec = body.spec;
         let argv = match spec.command {
@@ -421,6 +618,9 @@ impl Worker {
         env.push(("SHOAL_ATTEMPT".into(), job.attempt.to_string()));
         env.push(("SHOAL_NODE_ID".into(), self.identity.node_id.to_string()));
         env.push(("SHOAL_FENCING_TOKEN".into(), job.token.to_string()));
+        if let Some(i) = job.array_index {
+            env.push(("SHOAL_ARRAY_INDEX".into(), i.to_string()));
+        }
         let path = |s| {
             self.home
                 .output_file(job.id, job.attempt, s)

@@ -21,7 +21,13 @@ pub fn lease(
     if txn.meta.drained.contains(&node.0) {
         return Ok(Response::Leased { jobs: Vec::new() });
     }
-    let front = txn.scan(CF_QUEUE, &[], max_jobs as usize)?;
+    // Nothing queued lives below the floor (see `Txn::queue_floor`); everything
+    // from it to the last key taken here is leased or dead afterwards.
+    let floor = txn.queue_floor.clone().unwrap_or_default();
+    let front = txn.scan_from(CF_QUEUE, &[], &floor, max_jobs as usize)?;
+    if let Some((last, _)) = front.last() {
+        txn.queue_floor = Some(last.clone());
+    }
     let mut leased = Vec::with_capacity(front.len());
     for (key, _) in front {
         jobs::queue_remove_key(txn, &key);
@@ -55,6 +61,7 @@ pub fn lease(
             attempt: n,
             token,
             envelope: rec.envelope,
+            array_index: rec.array_index,
         });
     }
     Ok(Response::Leased { jobs: leased })
@@ -108,6 +115,38 @@ mod tests {
             now_ms: 502,
         });
         assert_eq!(r, Response::Leased { jobs: vec![] });
+    }
+
+    #[test]
+    fn jobs_queued_ahead_of_the_leased_front_are_still_found() {
+        let h = Harness::new();
+        for _ in 0..3 {
+            h.submit(&h.envelope(0));
+        }
+        let ids = |r: Response| match r {
+            Response::Leased { jobs } => jobs.iter().map(|j| j.id).collect::<Vec<_>>(),
+            r => panic!("{r:?}"),
+        };
+        let lease = |n| {
+            ids(h.run(Request::Lease {
+                node: NodeId(1),
+                max_jobs: n,
+                now_ms: 1,
+            }))
+        };
+        assert_eq!(lease(2), [JobId(1), JobId(2)]);
+        // A higher priority sorts before everything leased so far.
+        h.submit(&h.envelope(9));
+        // Requeued jobs go back to their old place, before the front as well.
+        h.run(Request::RequeueNode {
+            node: NodeId(1),
+            now_ms: 2,
+            leased_up_to: None,
+        });
+        assert_eq!(lease(10), [JobId(4), JobId(1), JobId(2), JobId(3)]);
+        assert_eq!(lease(10), Vec::<JobId>::new());
+        h.submit(&h.envelope(-1));
+        assert_eq!(lease(10), [JobId(5)]);
     }
 
     #[test]

@@ -9,6 +9,8 @@ mod requeue;
 mod submit;
 
 #[cfg(test)]
+mod array_tests;
+#[cfg(test)]
 mod test_util;
 
 use crate::command::{Request, Response};

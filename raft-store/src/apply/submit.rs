@@ -1,12 +1,12 @@
-//! Submit: accept a verified envelope as a new Queued job, unless its
-//! (submitter, nonce) was seen before; a dedup key seen before answers with the job
-//! it made.
+//! Submit: accept a verified envelope as a new Queued (or Held) job, or as the N
+//! tasks of a job array, unless its (submitter, nonce) was seen before; a dedup key
+//! seen before answers with the job (the array's first task) it made.
 
 use shoal_types::{JobId, JobRecord, JobState, SignedEnvelope};
 
 use crate::codec::{decode, encode};
 use crate::command::{Response, SubmitRejection};
-use crate::db::{CF_DEDUP, CF_NONCES};
+use crate::db::{CF_ARRAYS, CF_DEDUP, CF_NONCES};
 use crate::jobs;
 use crate::keys;
 use crate::txn::Txn;
@@ -56,24 +56,56 @@ fn submit_one(
             return Ok(Ok(decode("dedup job id", &existing)?));
         }
     }
-    let id = JobId(txn.meta.next_job_id);
-    txn.meta.next_job_id += 1;
-    let rec = JobRecord {
-        id,
-        envelope: envelope.clone(),
-        submitter: body.submitter,
-        submitted_at_ms: now_ms,
-        state: if body.spec.hold {
-            JobState::Held
-        } else {
-            JobState::Queued
-        },
-        ended_at_ms: None,
-        attempts: Vec::new(),
+    let state = if body.spec.hold {
+        JobState::Held
+    } else {
+        JobState::Queued
     };
-    jobs::save(txn, &rec, None)?;
-    if rec.state == JobState::Queued {
-        jobs::queue_push(txn, &rec);
+    let id = JobId(txn.meta.next_job_id);
+    match body.spec.array {
+        None => {
+            txn.meta.next_job_id += 1;
+            let rec = JobRecord {
+                id,
+                envelope: envelope.clone(),
+                submitter: body.submitter,
+                submitted_at_ms: now_ms,
+                state,
+                ended_at_ms: None,
+                attempts: Vec::new(),
+                array_index: None,
+            };
+            jobs::save(txn, &rec, None)?;
+            if state == JobState::Queued {
+                jobs::queue_push(txn, &rec);
+            }
+        }
+        Some(n) => {
+            // The envelope is stored once; each task is a small record referring to
+            // it by its own index (the first task's id is `id - index`).
+            txn.meta.next_job_id += u64::from(n);
+            txn.put(
+                CF_ARRAYS,
+                &keys::job_key(id),
+                encode("array envelope", envelope)?,
+            );
+            for i in 0..n {
+                let rec = JobRecord {
+                    id: JobId(id.0 + u64::from(i)),
+                    envelope: SignedEnvelope::default(),
+                    submitter: body.submitter,
+                    submitted_at_ms: now_ms,
+                    state,
+                    ended_at_ms: None,
+                    attempts: Vec::new(),
+                    array_index: Some(i),
+                };
+                jobs::save(txn, &rec, None)?;
+                if state == JobState::Queued {
+                    jobs::queue_push_at(txn, body.spec.priority, rec.id);
+                }
+            }
+        }
     }
     txn.put(CF_NONCES, &nonce_key, encode("nonce job id", &id)?);
     if let Some(key) = &body.spec.dedup_key {

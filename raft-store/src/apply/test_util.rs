@@ -51,6 +51,41 @@ impl Harness {
         self.envelope_of(spec)
     }
 
+    /// A job array of `n` tasks at `priority`.
+    pub fn array_envelope(&self, n: u32, priority: i32) -> SignedEnvelope {
+        let mut spec = JobSpec::argv(vec!["true".into()], "/");
+        spec.priority = priority;
+        spec.array = Some(n);
+        self.envelope_of(spec)
+    }
+
+    /// A held job array of `n` tasks.
+    pub fn held_array_envelope(&self, n: u32) -> SignedEnvelope {
+        let mut spec = JobSpec::argv(vec!["true".into()], "/");
+        spec.hold = true;
+        spec.array = Some(n);
+        self.envelope_of(spec)
+    }
+
+    /// A fresh store holding a snapshot of this one's state machine (built here,
+    /// installed there).
+    pub fn snapshot_copy(&self) -> Harness {
+        use openraft::RaftSnapshotBuilder;
+        let copy = Harness::new();
+        let mut sm = self.sm.borrow_mut();
+        let snap = self.rt.block_on(async {
+            let mut b = sm.get_snapshot_builder().await;
+            b.build_snapshot().await.unwrap()
+        });
+        let mut other = copy.sm.borrow_mut();
+        copy.rt
+            .block_on(other.install_snapshot(&snap.meta, snap.snapshot))
+            .unwrap();
+        drop(other);
+        copy.next_index.set(self.next_index.get());
+        copy
+    }
+
     pub fn envelope_of(&self, spec: JobSpec) -> SignedEnvelope {
         let auth = keys::generate();
         let node = keys::generate();

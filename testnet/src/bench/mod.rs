@@ -4,9 +4,12 @@
 
 pub mod latency;
 mod metric;
+mod procfs;
+mod queue;
 pub mod reference;
 mod submit;
 mod three;
+mod throughput;
 
 use std::path::PathBuf;
 
@@ -18,7 +21,8 @@ pub use metric::Metric;
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Shorter runs (fewer samples and trials); finishes in about two minutes.
+    /// Shorter runs (fewer samples and trials, 100,000 instead of 1,000,000 queued
+    /// jobs); finishes in under ten minutes on 2 cores.
     #[arg(long)]
     pub quick: bool,
     /// Print one JSON object {"machine": {...}, "metrics": [...]} instead of a table.
@@ -41,6 +45,16 @@ impl BenchArgs {
     fn wants(&self, name: &str) -> bool {
         self.only.is_empty() || self.only.iter().any(|o| name.contains(o.as_str()))
     }
+}
+
+/// Jobs in the trivial-job runs (one array).
+const TRIVIAL_JOBS: u32 = 10_000;
+
+/// Trivial jobs per second, against 35 % of the `Command` spawn floor.
+fn trivial_metric(name: &str, per_s: f64, spawn_per_s: f64) -> Metric {
+    Metric::new(name, per_s, "1/s")
+        .reference("spawn_true_per_s", spawn_per_s)
+        .at_least(0.35 * spawn_per_s)
 }
 
 fn sibling_shoal() -> anyhow::Result<PathBuf> {
@@ -72,6 +86,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     eprintln!("measuring references (fdatasync, spawn) ...");
     let sync = reference::fdatasync(base.path(), secs)?;
     let spawn = reference::spawn_true(cpus, secs)?;
+    let xargs = reference::xargs_true(cpus, TRIVIAL_JOBS)?;
 
     eprintln!("starting a one-node cluster ...");
     let node_dir = base.path().join("n1");
@@ -107,6 +122,30 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 .at_most(sync.p50_ms + 0.5),
         );
     }
+    if [
+        "trivial_jobs_per_s_1node",
+        "array_10k_ack_ms_1node",
+        "leader_cpu_ms_per_job",
+    ]
+    .iter()
+    .any(|m| args.wants(m))
+    {
+        eprintln!("{TRIVIAL_JOBS} trivial jobs, one array ...");
+        let t = throughput::trivial_jobs(&node, node.pid(), TRIVIAL_JOBS).await?;
+        metrics.push(trivial_metric(
+            "trivial_jobs_per_s_1node",
+            t.jobs_per_s,
+            spawn.per_s,
+        ));
+        metrics.push(Metric::new("array_10k_ack_ms_1node", t.ack_ms, "ms").at_most(100.0));
+        if let Some(cpu) = t.leader_cpu_ms_per_job {
+            metrics.push(
+                Metric::new("leader_cpu_ms_per_job", cpu, "ms")
+                    .reference("spawn_cpu_ms_per_job", spawn.cpu_ms_each)
+                    .at_most(0.1),
+            );
+        }
+    }
     if args.wants("cli_submits_per_s_1node") {
         eprintln!("CLI submits ...");
         let cli = submit::cli_rate(&node, secs).await?;
@@ -127,10 +166,62 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     node.stop();
 
+    if [
+        "rss_bytes_per_queued_job",
+        "disk_bytes_per_queued_job",
+        "submit_p50_ratio_full_vs_empty",
+    ]
+    .iter()
+    .any(|m| args.wants(m))
+    {
+        let jobs = if args.quick { 100_000 } else { 1_000_000 };
+        eprintln!("the cost of {jobs} queued jobs ...");
+        let dirq = base.path().join("queue");
+        std::fs::create_dir_all(&dirq)?;
+        let q = queue::queued_jobs(&shoal, &dirq, jobs, samples * 3).await?;
+        let kib = 1024.0;
+        metrics.push(
+            Metric::new("rss_bytes_per_queued_job", q.rss_bytes_per_job, "B")
+                .reference("queued_jobs", jobs as f64)
+                .at_most(kib),
+        );
+        metrics.push(
+            Metric::new(
+                "rss_bytes_per_queued_job_restarted",
+                q.rss_bytes_per_job_restarted,
+                "B",
+            )
+            .reference("queued_jobs", jobs as f64),
+        );
+        metrics.push(
+            Metric::new("disk_bytes_per_queued_job", q.disk_bytes_per_job, "B")
+                .reference("queued_jobs", jobs as f64)
+                .at_most(kib),
+        );
+        metrics.push(
+            Metric::new(
+                "submit_p50_ratio_full_vs_empty",
+                q.submit_p50_full_ms / q.submit_p50_empty_ms,
+                "x",
+            )
+            .reference("submit_p50_ms_empty_queue", q.submit_p50_empty_ms)
+            .at_most(1.2),
+        );
+        metrics.push(
+            Metric::new("submit_p50_ms_full_queue", q.submit_p50_full_ms, "ms")
+                .reference("submit_p50_ms_empty_queue", q.submit_p50_empty_ms),
+        );
+        metrics.push(
+            Metric::new("queue_load_submits_per_s_64clients", q.load_per_s, "1/s")
+                .reference("fdatasync_per_s", sync.per_s),
+        );
+    }
+
     let three_node = [
         "submit_to_start_p50_ms_3node",
         "submit_to_start_p99_ms_3node",
         "api_submits_per_s_64clients_3node",
+        "trivial_jobs_per_s_3node",
         "failover_p50_s_3node",
         "failover_p99_s_3node",
         "requeue_after_kill_p99_s_3node",
@@ -171,6 +262,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                     .reference("fdatasync_per_s", sync.per_s)
                     .at_least(5000.0),
             );
+        }
+        if args.wants("trivial_jobs_per_s_3node") {
+            eprintln!("{TRIVIAL_JOBS} trivial jobs, one array, 3 nodes ...");
+            let t = throughput::trivial_jobs(&nodes[entry], None, TRIVIAL_JOBS).await?;
+            metrics.push(trivial_metric(
+                "trivial_jobs_per_s_3node",
+                t.jobs_per_s,
+                spawn.per_s,
+            ));
         }
         if args.wants("failover_p50_s_3node") || args.wants("failover_p99_s_3node") {
             let trials = if args.quick { 5 } else { 20 };
@@ -224,6 +324,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     metrics.push(
         Metric::new("spawn_true_per_s", spawn.per_s, "1/s").reference("threads", cpus as f64),
     );
+    metrics.push(Metric::new("xargs_true_per_s", xargs, "1/s").reference("threads", cpus as f64));
     metrics.push(Metric::new("fdatasync_per_s", sync.per_s, "1/s"));
     let machine = serde_json::json!({
         "cpus": cpus,

@@ -1,5 +1,5 @@
-//! Reference figures of this machine: fdatasync on the benchmark's disk, and spawning
-//! `true` with Rust's `Command` on every CPU.
+//! Reference figures of this machine: fdatasync on the benchmark's disk, spawning
+//! `true` with Rust's `Command` on every CPU, and `xargs -P` running `true`.
 
 use std::io::Write;
 use std::os::unix::fs::FileExt;
@@ -7,12 +7,15 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::procfs;
 use crate::stats::percentile;
 
 pub struct Rate {
     pub per_s: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
+    /// CPU time of this (the spawning) process per operation, in ms.
+    pub cpu_ms_each: f64,
 }
 
 /// 4 KiB write + fdatasync in a loop for `secs` seconds in `dir`.
@@ -43,11 +46,16 @@ pub fn fdatasync(dir: &Path, secs: f64) -> std::io::Result<Rate> {
         per_s: rate,
         p50_ms: percentile(&lat, 50.0),
         p99_ms: percentile(&lat, 99.0),
+        cpu_ms_each: 0.0,
     })
 }
 
 /// `true` spawned and waited for on `threads` threads for `secs` seconds.
-pub fn spawn_true(threads: usize, secs: f64) -> std::io::Result<Rate> {
+/// `cpu_ms_each` is this process's CPU time (the parent's side of fork, exec and
+/// wait) per spawn.
+pub fn spawn_true(threads: usize, secs: f64) -> anyhow::Result<Rate> {
+    let me = std::process::id() as i32;
+    let cpu0 = procfs::cpu_ms(me)?;
     let start = Instant::now();
     let handles: Vec<_> = (0..threads)
         .map(|_| {
@@ -73,9 +81,23 @@ pub fn spawn_true(threads: usize, secs: f64) -> std::io::Result<Rate> {
         );
     }
     let rate = all.len() as f64 / start.elapsed().as_secs_f64();
+    let cpu = procfs::cpu_ms(me)? - cpu0;
     Ok(Rate {
         per_s: rate,
         p50_ms: percentile(&all, 50.0),
         p99_ms: percentile(&all, 99.0),
+        cpu_ms_each: cpu / all.len().max(1) as f64,
     })
+}
+
+/// `seq N | xargs -P threads -n 1 true`: runs of `true` per second.
+pub fn xargs_true(threads: usize, n: u32) -> anyhow::Result<f64> {
+    let start = Instant::now();
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(format!("seq {n} | xargs -P {threads} -n 1 true"))
+        .stdin(Stdio::null())
+        .status()?;
+    anyhow::ensure!(status.success(), "xargs -P {threads} true failed: {status}");
+    Ok(f64::from(n) / start.elapsed().as_secs_f64())
 }

@@ -1,0 +1,70 @@
+//! The worker's memory of the envelopes it verified last. The tasks of a job array
+//! share one signed envelope; it is verified once, not once per task. A hit needs
+//! the whole envelope (body bytes and signature) to be equal to the verified one.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use shoal_types::{EnvelopeBody, EnvelopeVerifier, SignedEnvelope, TypesError};
+
+/// Envelopes remembered; arrays are leased in order, so a few suffice.
+const REMEMBERED: usize = 16;
+
+#[derive(Debug, Default)]
+pub struct VerifiedEnvelopes {
+    recent: Mutex<VecDeque<(SignedEnvelope, EnvelopeBody)>>,
+}
+
+impl VerifiedEnvelopes {
+    /// The body of `envelope`, from memory if this exact envelope passed before, else
+    /// after `verifier`'s full check (and remembered if it passes).
+    pub fn verify(
+        &self,
+        verifier: &EnvelopeVerifier,
+        envelope: &SignedEnvelope,
+    ) -> Result<EnvelopeBody, TypesError> {
+        if let Ok(recent) = self.recent.lock() {
+            if let Some((_, body)) = recent.iter().find(|(e, _)| e == envelope) {
+                return Ok(body.clone());
+            }
+        }
+        let body = verifier.verify(envelope)?;
+        if let Ok(mut recent) = self.recent.lock() {
+            recent.push_front((envelope.clone(), body.clone()));
+            recent.truncate(REMEMBERED);
+        }
+        Ok(body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shoal_types::envelope::fresh_nonce;
+    use shoal_types::{keys, Certificate, JobSpec, NodeId};
+
+    #[test]
+    fn remembers_only_the_exact_envelope() {
+        let auth = keys::generate();
+        let node = keys::generate();
+        let body = EnvelopeBody {
+            cluster_id: "c".into(),
+            spec: JobSpec::argv(vec!["true".into()], "/"),
+            submitter: NodeId::from_public_key(node.verifying_key().as_bytes()),
+            certificate: Certificate::issue(&auth, "c", &node.verifying_key(), 1),
+            timestamp_ms: 1,
+            nonce: fresh_nonce(),
+        };
+        let env = SignedEnvelope::sign(&body, &node);
+        let verifier = EnvelopeVerifier::new(auth.verifying_key(), "c");
+        let cache = VerifiedEnvelopes::default();
+        assert_eq!(cache.verify(&verifier, &env).unwrap(), body);
+        assert_eq!(cache.verify(&verifier, &env).unwrap(), body);
+        let mut forged = env.clone();
+        forged.body = forged.body.replace("true", "echo");
+        assert!(cache.verify(&verifier, &forged).is_err());
+        let mut unsigned = env;
+        unsigned.signature = "00".repeat(64);
+        assert!(cache.verify(&verifier, &unsigned).is_err());
+    }
+}
