@@ -74,6 +74,9 @@ pub enum SubmitRejection {
     ReplayedNonce { existing: JobId },
     /// The envelope body does not parse.
     BadEnvelope(String),
+    /// The dedup key was used by `existing`, a submit of another shape (a job array
+    /// of another size, or a single job against an array): its id would mislead.
+    DedupKeyTaken { existing: JobId },
 }
 
 /// A job handed to a worker by a lease.

@@ -29,7 +29,7 @@ pub const CF_NONCES: &str = "nonces";
 /// First task's JobId BE -> the signed envelope shared by a job array's tasks.
 pub const CF_ARRAYS: &str = "arrays";
 
-/// Dedup key (UTF-8) -> JobId, for jobs submitted with one.
+/// Dedup key (UTF-8) -> (JobId, array size), for jobs submitted with one.
 pub const CF_DEDUP: &str = "dedup";
 
 /// Column families of the state machine (cleared on snapshot install).

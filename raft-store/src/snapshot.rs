@@ -245,11 +245,14 @@ pub(crate) fn install(
         .map(|r| (r.id, &r.envelope));
     let arrays = payload.arrays.iter().map(|a| (a.first, &a.envelope));
     for (id, envelope) in plain.chain(arrays) {
-        if let Some(key) = envelope.body().ok().and_then(|b| b.spec.dedup_key) {
+        let Ok(spec) = envelope.body().map(|b| b.spec) else {
+            continue;
+        };
+        if let Some(key) = spec.dedup_key {
             batch.put_cf(
                 cf(db, CF_DEDUP)?,
                 key.as_bytes(),
-                encode("dedup job id", &id)?,
+                encode("dedup entry", &(id, spec.array))?,
             );
         }
     }

@@ -105,6 +105,9 @@ pub async fn submit(
             "replayed envelope (job {existing} already has this nonce)"
         ))),
         Err(SubmitRejection::BadEnvelope(why)) => Err(ApiError::BadRequest(why)),
+        Err(SubmitRejection::DedupKeyTaken { existing }) => Err(ApiError::BadRequest(format!(
+            "dedup key already used by job {existing}, submitted with another --array size"
+        ))),
     }
 }
 

@@ -53,7 +53,12 @@ fn submit_one(
     }
     if let Some(key) = &body.spec.dedup_key {
         if let Some(existing) = txn.get(CF_DEDUP, key.as_bytes())? {
-            return Ok(Ok(decode("dedup job id", &existing)?));
+            let (existing, array): (JobId, Option<u32>) = decode("dedup entry", &existing)?;
+            return Ok(if array == body.spec.array {
+                Ok(existing)
+            } else {
+                Err(SubmitRejection::DedupKeyTaken { existing })
+            });
         }
     }
     let state = if body.spec.hold {
@@ -109,7 +114,8 @@ fn submit_one(
     }
     txn.put(CF_NONCES, &nonce_key, encode("nonce job id", &id)?);
     if let Some(key) = &body.spec.dedup_key {
-        txn.put(CF_DEDUP, key.as_bytes(), encode("dedup job id", &id)?);
+        let entry = (id, body.spec.array);
+        txn.put(CF_DEDUP, key.as_bytes(), encode("dedup entry", &entry)?);
     }
     Ok(Ok(id))
 }
@@ -187,6 +193,41 @@ mod tests {
         ]);
         assert_eq!(out, vec![Response::Submitted { id: first }; 2]);
         assert_eq!(h.view.queued_count().unwrap(), 2);
+    }
+
+    #[test]
+    fn a_dedup_key_answers_only_a_submit_of_the_same_shape_and_survives_snapshots() {
+        let h = Harness::new();
+        let keyed = |key: &str, array: Option<u32>| {
+            let mut s = shoal_types::JobSpec::argv(vec!["true".into()], "/");
+            s.dedup_key = Some(key.into());
+            s.array = array;
+            h.envelope_of(s)
+        };
+        let arr = h.submit(&keyed("a", Some(3)));
+        let single = h.submit(&keyed("s", None));
+        let copy = h.snapshot_copy();
+        for store in [&h, &copy] {
+            assert_eq!(store.submit(&keyed("a", Some(3))), arr);
+            assert_eq!(store.submit(&keyed("s", None)), single);
+            for (key, array, existing) in [
+                ("a", Some(4), arr),
+                ("a", None, arr),
+                ("s", Some(2), single),
+            ] {
+                let r = store.run(Request::Submit {
+                    envelope: keyed(key, array),
+                    now_ms: 3,
+                });
+                assert_eq!(
+                    r,
+                    Response::SubmitRejected {
+                        reason: SubmitRejection::DedupKeyTaken { existing }
+                    }
+                );
+            }
+            assert_eq!(store.view.queued_count().unwrap(), 4);
+        }
     }
 
     #[test]
