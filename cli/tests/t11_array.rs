@@ -70,3 +70,47 @@ fn array_submit_json_wait_and_bad_sizes() {
         assert!(!common::stderr(&o).is_empty());
     }
 }
+
+#[test]
+fn cancelling_prefetched_tasks_leaves_none_running_or_open() {
+    let n = TestNode::started(2);
+    let marks = n.dir.path().join("marks");
+    std::fs::create_dir(&marks).unwrap();
+    let cmd = format!("touch {}/$SHOAL_ARRAY_INDEX; sleep 0.2", marks.display());
+    let out = n.ok(&["submit", "--array", "40", "--shell", &cmd]);
+    let ids: Vec<String> = out.lines().map(|l| l.trim().to_string()).collect();
+    // Once the first short tasks have finished the worker prefetches; cancel the
+    // tail while some of it is leased but not started.
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    let mut cancel = vec!["cancel"];
+    cancel.extend(ids[10..].iter().map(String::as_str));
+    n.ok(&cancel);
+    let mut wait = vec!["wait", "--timeout", "60s"];
+    wait.extend(ids.iter().map(String::as_str));
+    let _ = n.shoal(&wait);
+    for (i, id) in ids.iter().enumerate() {
+        let s = n.status(id.parse().unwrap());
+        let state = s["state"].as_str().unwrap().to_string();
+        let attempts = s["attempts"].as_array().unwrap();
+        let ran = marks.join(i.to_string()).exists();
+        if i < 10 {
+            assert_eq!(state, "succeeded", "task {i}: {s}");
+            continue;
+        }
+        assert_eq!(state, "cancelled", "task {i}: {s}");
+        // Leased or not, every attempt of a cancelled task has ended; one that never
+        // ran must not have a process behind it.
+        for a in attempts {
+            assert!(
+                !a["ended_at"].is_null(),
+                "task {i} has an open attempt: {s}"
+            );
+        }
+        if !ran {
+            assert!(
+                attempts.iter().all(|a| a["exit_code"].is_null()),
+                "task {i} never ran but has an exit code: {s}"
+            );
+        }
+    }
+}

@@ -147,7 +147,7 @@ impl Worker {
         }
         let mut recovered = false;
         let mut last_reconcile = std::time::Instant::now();
-        // Jobs leased ahead of free slots while jobs are short (see `PREFETCH`).
+        // Jobs leased ahead of free slots while jobs are short (see `PREFETCH_PER_SLOT`).
         let mut backlog: VecDeque<LeasedJob> = VecDeque::new();
         let prefetch = slots.saturating_mul(PREFETCH_PER_SLOT);
         let mut short_jobs = false;
