@@ -235,7 +235,7 @@ impl Worker {
             let cut_off = last_ack.elapsed() >= self.leader.timing.fence_when_cut_off()
                 && !self.leader.leader_reachable();
             // Prefetched jobs take free slots at once: nothing to wait for.
-            let hold = cut_off || self.stale_backlog(last_ack, backlog_asked);
+            let hold = cut_off || self.stale_backlog(backlog_asked);
             self.start_backlog(&mut backlog, hold, &mut running, &done_tx, &mut finished)
                 .await;
             self.kill_cancelled(&mut running).await;
@@ -307,7 +307,7 @@ impl Worker {
                 }
             }
             backlog.extend(leased);
-            let hold = cut_off || self.stale_backlog(last_ack, backlog_asked);
+            let hold = cut_off || self.stale_backlog(backlog_asked);
             self.start_backlog(&mut backlog, hold, &mut running, &done_tx, &mut finished)
                 .await;
             if backlog.is_empty() {
@@ -554,20 +554,18 @@ impl Worker {
         }
     }
 
-    /// Whether jobs waiting in the backlog are too old to start. The leader re-queues
-    /// a worker's jobs `lapse` after its last sign of life — the newer of the last
-    /// acknowledged heartbeat (sent at `last_ack`) and the lease request (`asked`) —
-    /// and a job started now fences itself `self_fence` from now; it may start only
-    /// while now is well inside `lapse - self_fence` of that sign of life (half of it).
-    fn stale_backlog(
-        &self,
-        last_ack: std::time::Instant,
-        asked: Option<std::time::Instant>,
-    ) -> bool {
+    /// Whether the jobs waiting in the backlog are too old to start; `asked` is when
+    /// the oldest of their leases was asked for. The leader marks a worker alive when
+    /// it asks for a lease and may re-queue its jobs `lapse` after its last sign of
+    /// life; a job started now fences itself `self_fence` from now unless renewed.
+    /// So it may start only while its lease is younger than `lapse - self_fence`
+    /// (half of that, for margin). A fresh heartbeat does not make an old lease safe:
+    /// after a SIGSTOP longer than `lapse` the leader has already given the job away,
+    /// and this node's state machine may not have applied that yet.
+    fn stale_backlog(&self, asked: Option<std::time::Instant>) -> bool {
         let t = self.leader.timing;
         let fresh = (t.lapse() - t.self_fence()) / 2;
-        let contact = asked.map_or(last_ack, |a| a.max(last_ack));
-        contact.elapsed() >= fresh
+        asked.is_some_and(|a| a.elapsed() >= fresh)
     }
 
     /// `Some` if a leased job must not start: cancelled since (`Some(Some(outcome))`,
