@@ -17,6 +17,12 @@ pub struct LaunchSpec {
     pub timeout_ms: Option<u64>,
     /// Kill the job if no renewal arrives for this long.
     pub lease_ms: u64,
+    /// When the node decided to start the job ([`monotonic_ns`]): the first lease
+    /// period counts from then, not from when this supervisor got the spec, and a
+    /// spec that arrives after that period has passed (the node was stopped between
+    /// spawning the supervisor and writing the spec) starts nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_at_ns: Option<u64>,
     pub kill_grace_ms: u64,
 }
 
@@ -38,4 +44,16 @@ pub enum Report {
         outcome: AttemptOutcome,
         lease_lapsed: bool,
     },
+}
+
+/// The machine's monotonic clock in nanoseconds: one clock for the node and its
+/// supervisors (same host), unaffected by wall-clock changes.
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid clock id and a struct to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }

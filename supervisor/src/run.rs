@@ -82,6 +82,20 @@ fn run(spec: &LaunchSpec) -> Report {
         outcome,
         lease_lapsed: false,
     };
+    let lease = Duration::from_millis(spec.lease_ms);
+    // The first lease period runs from the node's decision (see `decided_at_ns`).
+    let since_decision = spec.decided_at_ns.map_or(Duration::ZERO, |d| {
+        Duration::from_nanos(crate::protocol::monotonic_ns().saturating_sub(d))
+    });
+    if since_decision >= lease {
+        return Report::Finished {
+            outcome: AttemptOutcome {
+                error: Some(FailReason::Lost),
+                ..Default::default()
+            },
+            lease_lapsed: true,
+        };
+    }
     let Some((program, args)) = spec.argv.split_first() else {
         return finished(failed("empty command".into()));
     };
@@ -141,12 +155,11 @@ fn run(spec: &LaunchSpec) -> Report {
     std::thread::spawn(move || waiter.send(reap(pid)));
     std::thread::spawn(move || watch_node(tx));
 
-    let lease = Duration::from_millis(spec.lease_ms);
     let grace = Duration::from_millis(spec.kill_grace_ms);
     let timeout_at = spec
         .timeout_ms
         .map(|ms| started + Duration::from_millis(ms));
-    let mut lease_deadline = Instant::now() + lease;
+    let mut lease_deadline = Instant::now() + lease.saturating_sub(since_decision);
     let mut timed_out = false;
     let mut lease_lapsed = false;
     let mut kill_at: Option<Instant> = None; // SIGKILL time once SIGTERM was sent
@@ -303,6 +316,45 @@ fn watch_node(tx: mpsc::Sender<Event>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_spec_arriving_after_its_first_lease_period_starts_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("ran");
+        let spec = |decided_at_ns| LaunchSpec {
+            argv: vec!["touch".into(), marker.to_string_lossy().into_owned()],
+            cwd: "/".into(),
+            env: Vec::new(),
+            stdout_path: dir.path().join("out").to_string_lossy().into_owned(),
+            stderr_path: dir.path().join("err").to_string_lossy().into_owned(),
+            timeout_ms: None,
+            lease_ms: 4_000,
+            kill_grace_ms: 100,
+            decided_at_ns,
+        };
+        let late = crate::protocol::monotonic_ns() - 5_000_000_000;
+        match run(&spec(Some(late))) {
+            Report::Finished {
+                outcome,
+                lease_lapsed,
+            } => {
+                assert!(lease_lapsed);
+                assert_eq!(outcome.error, Some(FailReason::Lost));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(!marker.exists(), "the job ran");
+        // Decided just now: it runs.
+        let fresh = crate::protocol::monotonic_ns();
+        assert!(matches!(
+            run(&spec(Some(fresh))),
+            Report::Finished {
+                lease_lapsed: false,
+                ..
+            }
+        ));
+        assert!(marker.exists());
+    }
 
     #[test]
     fn decodes_exit_and_signal_statuses() {

@@ -179,6 +179,13 @@ impl Worker {
                 _ = tokio::time::sleep_until(commit_at.unwrap_or_else(tokio::time::Instant::now)),
                     if commit_at.is_some() => {}
                 _ = tick.tick() => {
+                    // Judged before the heartbeat below refreshes `last_ack` (see
+                    // `stale_backlog`): a silence long enough happened, whatever comes now.
+                    if !backlog.is_empty() && self.stale_backlog(last_ack, backlog_asked) {
+                        warn!(count = backlog.len(), "no recent word from the leader; leased jobs not started");
+                        backlog.clear();
+                        backlog_asked = None;
+                    }
                     // Cut off from a known leader: fence our jobs before the leader
                     // gives them away (it waits longer after seeing us go).
                     if !running.is_empty()
@@ -235,7 +242,7 @@ impl Worker {
             let cut_off = last_ack.elapsed() >= self.leader.timing.fence_when_cut_off()
                 && !self.leader.leader_reachable();
             // Prefetched jobs take free slots at once: nothing to wait for.
-            let hold = cut_off || self.stale_backlog(backlog_asked);
+            let hold = cut_off || self.stale_backlog(last_ack, backlog_asked);
             self.start_backlog(&mut backlog, hold, &mut running, &done_tx, &mut finished)
                 .await;
             self.kill_cancelled(&mut running).await;
@@ -307,7 +314,7 @@ impl Worker {
                 }
             }
             backlog.extend(leased);
-            let hold = cut_off || self.stale_backlog(backlog_asked);
+            let hold = cut_off || self.stale_backlog(last_ack, backlog_asked);
             self.start_backlog(&mut backlog, hold, &mut running, &done_tx, &mut finished)
                 .await;
             if backlog.is_empty() {
@@ -554,18 +561,25 @@ impl Worker {
         }
     }
 
-    /// Whether the jobs waiting in the backlog are too old to start; `asked` is when
-    /// the oldest of their leases was asked for. The leader marks a worker alive when
-    /// it asks for a lease and may re-queue its jobs `lapse` after its last sign of
-    /// life; a job started now fences itself `self_fence` from now unless renewed.
-    /// So it may start only while its lease is younger than `lapse - self_fence`
-    /// (half of that, for margin). A fresh heartbeat does not make an old lease safe:
-    /// after a SIGSTOP longer than `lapse` the leader has already given the job away,
-    /// and this node's state machine may not have applied that yet.
-    fn stale_backlog(&self, asked: Option<std::time::Instant>) -> bool {
+    /// Whether the jobs waiting in the backlog may have been given away. The leader
+    /// marks a worker alive when it asks for a lease (`asked`: the oldest lease in the
+    /// backlog) and when a heartbeat arrives (`last_ack`: the send time of the last
+    /// acknowledged one), and re-queues its jobs `lapse` after the last sign of life;
+    /// a job started now fences itself `self_fence` from now unless renewed. So the
+    /// backlog may start only while the newer sign of life is younger than half of
+    /// `lapse - self_fence`, and this must be judged before a new heartbeat refreshes
+    /// `last_ack`: after a SIGSTOP longer than `lapse` the leader has given the jobs
+    /// away, a fresh heartbeat does not undo that, and this node's state machine may
+    /// not have applied the requeue yet.
+    fn stale_backlog(
+        &self,
+        last_ack: std::time::Instant,
+        asked: Option<std::time::Instant>,
+    ) -> bool {
         let t = self.leader.timing;
         let fresh = (t.lapse() - t.self_fence()) / 2;
-        asked.is_some_and(|a| a.elapsed() >= fresh)
+        let contact = asked.map_or(last_ack, |a| a.max(last_ack));
+        contact.elapsed() >= fresh
     }
 
     /// `Some` if a leased job must not start: cancelled since (`Some(Some(outcome))`,
@@ -634,6 +648,7 @@ impl Worker {
             timeout_ms: spec.timeout_ms,
             lease_ms: self.leader.timing.self_fence().as_millis() as u64,
             kill_grace_ms: self.config.kill_grace_ms,
+            decided_at_ns: Some(shoal_supervisor::protocol::monotonic_ns()),
         };
         launch(
             &self.supervisor,
