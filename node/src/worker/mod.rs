@@ -2,6 +2,7 @@
 //! process, renews their deadlines, kills cancelled ones, and commits completions (kept in an
 //! on-disk outbox until committed).
 
+mod backlog;
 pub mod launch;
 pub mod outbox;
 pub mod run;
