@@ -26,7 +26,7 @@ use crate::net::server::Server;
 use crate::raft::proposer::Proposer;
 use crate::raft::start::start as start_raft;
 use crate::raft::submit_batcher::SubmitBatcher;
-use crate::worker::launch::SupervisorCommand;
+use crate::worker::launch::{SupervisorCommand, Supervisors};
 use crate::worker::{Worker, WorkerStatus};
 
 /// How to run a node.
@@ -200,7 +200,7 @@ async fn start_loaded(
         config: config.clone(),
         proposer: proposer.clone(),
         view: view.clone(),
-        supervisor: opts.supervisor.clone(),
+        supervisors: Supervisors::new(opts.supervisor.clone(), config.effective_slots() as usize),
         status: status_tx,
     };
     let worker_task = tokio::spawn(worker.run(stop_rx.clone()).in_current_span());

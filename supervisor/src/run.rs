@@ -1,5 +1,5 @@
-//! The per-job supervisor: a small process (`shoal-supervisor`) that owns one job's
-//! process group.
+//! The supervisor: a small process (`shoal-supervisor`) that owns the process group of
+//! one job at a time, and runs the jobs of one slot one after another.
 //!
 //! It reads a [`LaunchSpec`] line from stdin, starts the job in a new process group
 //! with its output piped into files (see [`crate::output`]), and then watches three
@@ -9,9 +9,15 @@
 //! stopped or cut off from the leader), or the node sends `fence`, the supervisor
 //! SIGKILLs the whole group at once, so a job never outlives its node's claim on it.
 //! It reports the outcome (exit code or signal, wall and CPU time, peak RSS, output
-//! summaries, whether it was fenced) as one JSON line on stdout.
+//! summaries, whether it was fenced) as one JSON line on stdout, then waits for the
+//! next spec; it exits when the node closes the pipe. Control lines that arrive while
+//! no job runs belong to the job that just ended and are ignored: the node writes a
+//! job's controls before the next job's spec, on the same pipe.
 //!
-//! Synchronous by design: no async runtime in a process that runs once per job.
+//! Reusing the process saves a process start (exec, dynamic loading, page faults) per
+//! job, which on 2 cores was half of the CPU a trivial job cost.
+//!
+//! Synchronous by design: no async runtime in a process this small.
 
 use std::io::{BufRead, Write};
 use std::os::fd::OwnedFd;
@@ -29,7 +35,64 @@ use crate::protocol::{LaunchSpec, Report, FENCE, KILL, RENEW};
 /// that escaped the group can still hold the pipes).
 const OUTPUT_DRAIN: Duration = Duration::from_secs(2);
 
+/// What the supervisor's loop waits for: lines from the node, the node closing the
+/// pipe, and a job's main process exiting.
 enum Event {
+    Line(String),
+    NodeGone,
+    Exited {
+        pid: i32,
+        status: i32,
+        cpu_ms: u64,
+        max_rss_kb: u64,
+    },
+}
+
+/// Entry point of `shoal-supervisor` (and `shoal __supervise`); returns the exit code.
+pub fn main() -> i32 {
+    let (tx, rx) = mpsc::channel();
+    let reader = tx.clone();
+    std::thread::spawn(move || read_node(reader));
+    serve(&rx, &tx, &mut report);
+    0
+}
+
+/// Runs specs one after another until the node is gone; `emit` prints each report.
+fn serve(rx: &mpsc::Receiver<Event>, tx: &mpsc::Sender<Event>, emit: &mut dyn FnMut(&Report)) {
+    loop {
+        let line = match rx.recv() {
+            Ok(Event::Line(l)) => l,
+            Ok(Event::NodeGone) | Err(_) => return,
+            Ok(Event::Exited { .. }) => continue,
+        };
+        if is_control(&line) || line.trim().is_empty() {
+            // For the job that just ended (see the module comment).
+            continue;
+        }
+        let spec: LaunchSpec = match serde_json::from_str(&line) {
+            Ok(s) => s,
+            Err(e) => {
+                emit(&Report::Finished {
+                    outcome: failed(format!("bad launch spec: {e}")),
+                    lease_lapsed: false,
+                });
+                continue;
+            }
+        };
+        let (outcome, node_gone) = run(&spec, rx, tx, emit);
+        emit(&outcome);
+        if node_gone {
+            return;
+        }
+    }
+}
+
+fn is_control(line: &str) -> bool {
+    matches!(line.trim(), RENEW | KILL | FENCE)
+}
+
+/// What one attempt's loop acts on.
+enum Control {
     Exited {
         status: i32,
         cpu_ms: u64,
@@ -39,28 +102,6 @@ enum Event {
     Kill,
     Fence,
     NodeGone,
-}
-
-/// Entry point of `shoal-supervisor` (and `shoal __supervise`); returns the exit code.
-pub fn main() -> i32 {
-    let stdin = std::io::stdin();
-    let mut first = String::new();
-    if stdin.lock().read_line(&mut first).unwrap_or(0) == 0 {
-        return 2;
-    }
-    let spec: LaunchSpec = match serde_json::from_str(&first) {
-        Ok(s) => s,
-        Err(e) => {
-            report(&Report::Finished {
-                outcome: failed(format!("bad launch spec: {e}")),
-                lease_lapsed: false,
-            });
-            return 2;
-        }
-    };
-    let outcome = run(&spec);
-    report(&outcome);
-    0
 }
 
 fn failed(why: String) -> AttemptOutcome {
@@ -77,10 +118,22 @@ fn report(r: &Report) {
     let _ = out.flush();
 }
 
-fn run(spec: &LaunchSpec) -> Report {
-    let finished = |outcome| Report::Finished {
-        outcome,
-        lease_lapsed: false,
+/// Runs one attempt to its end; returns its report and whether the node is gone
+/// (the pipe closed), after which no further spec can arrive.
+fn run(
+    spec: &LaunchSpec,
+    rx: &mpsc::Receiver<Event>,
+    tx: &mpsc::Sender<Event>,
+    emit: &mut dyn FnMut(&Report),
+) -> (Report, bool) {
+    let finished = |outcome| {
+        (
+            Report::Finished {
+                outcome,
+                lease_lapsed: false,
+            },
+            false,
+        )
     };
     let lease = Duration::from_millis(spec.lease_ms);
     // The first lease period runs from the node's decision (see `decided_at_ns`).
@@ -88,13 +141,14 @@ fn run(spec: &LaunchSpec) -> Report {
         Duration::from_nanos(crate::protocol::monotonic_ns().saturating_sub(d))
     });
     if since_decision >= lease {
-        return Report::Finished {
+        let lost = Report::Finished {
             outcome: AttemptOutcome {
                 error: Some(FailReason::Lost),
                 ..Default::default()
             },
             lease_lapsed: true,
         };
+        return (lost, false);
     }
     let Some((program, args)) = spec.argv.split_first() else {
         return finished(failed("empty command".into()));
@@ -148,12 +202,10 @@ fn run(spec: &LaunchSpec) -> Report {
             return finished(failed(format!("cannot collect the job's output: {e}")));
         }
     };
-    report(&Report::Started { pid });
+    emit(&Report::Started { pid });
 
-    let (tx, rx) = mpsc::channel();
     let waiter = tx.clone();
     std::thread::spawn(move || waiter.send(reap(pid)));
-    std::thread::spawn(move || watch_node(tx));
 
     let grace = Duration::from_millis(spec.kill_grace_ms);
     let timeout_at = spec
@@ -173,12 +225,29 @@ fn run(spec: &LaunchSpec) -> Report {
             (None, None) => lease_deadline,
         };
         let event = match rx.recv_timeout(next.saturating_duration_since(Instant::now())) {
-            Ok(ev) => Some(ev),
+            Ok(Event::Line(l)) => match l.trim() {
+                RENEW => Some(Control::Renew),
+                KILL => Some(Control::Kill),
+                FENCE => Some(Control::Fence),
+                _ => continue, // not a control line: ignored
+            },
+            Ok(Event::NodeGone) => Some(Control::NodeGone),
+            Ok(Event::Exited {
+                pid: exited,
+                status,
+                cpu_ms,
+                max_rss_kb,
+            }) if exited == pid => Some(Control::Exited {
+                status,
+                cpu_ms,
+                max_rss_kb,
+            }),
+            Ok(Event::Exited { .. }) => continue,
             Err(mpsc::RecvTimeoutError::Timeout) => None,
-            Err(mpsc::RecvTimeoutError::Disconnected) => Some(Event::NodeGone),
+            Err(mpsc::RecvTimeoutError::Disconnected) => Some(Control::NodeGone),
         };
         match event {
-            Some(Event::Exited {
+            Some(Control::Exited {
                 status,
                 cpu_ms,
                 max_rss_kb,
@@ -202,27 +271,28 @@ fn run(spec: &LaunchSpec) -> Report {
                     stdout: summaries.next(),
                     stderr: summaries.next(),
                 };
-                return Report::Finished {
+                let report = Report::Finished {
                     outcome,
                     lease_lapsed,
                 };
+                return (report, node_gone);
             }
-            Some(Event::Renew) if kill_at.is_none() => lease_deadline = Instant::now() + lease,
-            Some(Event::Renew) => {}
-            Some(Event::Kill) => start_kill(pid, &mut kill_at, grace),
+            Some(Control::Renew) if kill_at.is_none() => lease_deadline = Instant::now() + lease,
+            Some(Control::Renew) => {}
+            Some(Control::Kill) => start_kill(pid, &mut kill_at, grace),
             // Fencing kills at once: the job's slot may be given away within seconds,
             // and a grace period could let two attempts overlap.
-            Some(Event::Fence) => {
+            Some(Control::Fence) => {
                 lease_lapsed = true;
                 fence(pid, &mut kill_at);
             }
-            Some(Event::NodeGone) if !node_gone => {
+            Some(Control::NodeGone) if !node_gone => {
                 // Nobody will read the result; the job will be re-queued.
                 node_gone = true;
                 lease_lapsed = true;
                 fence(pid, &mut kill_at);
             }
-            Some(Event::NodeGone) => {}
+            Some(Control::NodeGone) => {}
             None => {
                 let now = Instant::now();
                 if let Some(k) = kill_at {
@@ -279,6 +349,7 @@ fn reap(pid: i32) -> Event {
     }
     let tv_ms = |tv: libc::timeval| tv.tv_sec as u64 * 1000 + tv.tv_usec as u64 / 1000;
     Event::Exited {
+        pid,
         status,
         cpu_ms: tv_ms(usage.ru_utime) + tv_ms(usage.ru_stime),
         max_rss_kb: usage.ru_maxrss as u64,
@@ -295,18 +366,12 @@ fn decode_status(status: i32) -> (Option<i32>, Option<i32>) {
     }
 }
 
-/// Reads control lines until the node closes the pipe.
-fn watch_node(tx: mpsc::Sender<Event>) {
+/// Forwards the node's lines until it closes the pipe.
+fn read_node(tx: mpsc::Sender<Event>) {
     let stdin = std::io::stdin();
     for line in stdin.lock().lines() {
-        let ev = match line {
-            Ok(l) if l.trim() == RENEW => Event::Renew,
-            Ok(l) if l.trim() == KILL => Event::Kill,
-            Ok(l) if l.trim() == FENCE => Event::Fence,
-            Ok(_) => continue,
-            Err(_) => break,
-        };
-        if tx.send(ev).is_err() {
+        let Ok(line) = line else { break };
+        if tx.send(Event::Line(line)).is_err() {
             return;
         }
     }
@@ -316,6 +381,55 @@ fn watch_node(tx: mpsc::Sender<Event>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn touch_spec(dir: &std::path::Path, marker: &std::path::Path) -> LaunchSpec {
+        LaunchSpec {
+            argv: vec!["touch".into(), marker.to_string_lossy().into_owned()],
+            cwd: "/".into(),
+            env: Vec::new(),
+            stdout_path: dir.join("out").to_string_lossy().into_owned(),
+            stderr_path: dir.join("err").to_string_lossy().into_owned(),
+            timeout_ms: None,
+            lease_ms: 4_000,
+            kill_grace_ms: 100,
+            decided_at_ns: Some(crate::protocol::monotonic_ns()),
+        }
+    }
+
+    #[test]
+    fn one_supervisor_runs_jobs_one_after_another_and_ignores_stale_controls() {
+        let dir = tempfile::tempdir().unwrap();
+        let (first, second) = (dir.path().join("first"), dir.path().join("second"));
+        let line = |spec: &LaunchSpec| Event::Line(serde_json::to_string(spec).unwrap());
+        let (tx, rx) = mpsc::channel();
+        tx.send(line(&touch_spec(dir.path(), &first))).unwrap();
+        let mut reports = Vec::new();
+        let feed = tx.clone();
+        serve(&rx, &tx, &mut |r: &Report| {
+            if let Report::Finished { .. } = r {
+                reports.push(format!("{r:?}"));
+                if reports.len() == 1 {
+                    // Controls meant for the first job, after it ended, then the next
+                    // job: they must not touch it.
+                    for c in [KILL, FENCE, RENEW] {
+                        feed.send(Event::Line(c.into())).unwrap();
+                    }
+                    feed.send(line(&touch_spec(dir.path(), &second))).unwrap();
+                    feed.send(Event::Line("not json".into())).unwrap();
+                } else {
+                    feed.send(Event::NodeGone).unwrap();
+                }
+            }
+        });
+        assert!(first.exists() && second.exists());
+        assert_eq!(reports.len(), 2, "{reports:?}");
+        for r in &reports {
+            assert!(
+                r.contains("exit_code: Some(0)") && r.contains("lease_lapsed: false"),
+                "{r}"
+            );
+        }
+    }
 
     #[test]
     fn a_spec_arriving_after_its_first_lease_period_starts_nothing() {
@@ -333,7 +447,8 @@ mod tests {
             decided_at_ns,
         };
         let late = crate::protocol::monotonic_ns() - 5_000_000_000;
-        match run(&spec(Some(late))) {
+        let (tx, rx) = mpsc::channel();
+        match run(&spec(Some(late)), &rx, &tx, &mut |_| {}).0 {
             Report::Finished {
                 outcome,
                 lease_lapsed,

@@ -1,16 +1,22 @@
-//! Starting a job's supervisor process and talking to it from the node.
+//! Starting jobs through supervisor processes and talking to them from the node.
 //!
-//! [`launch`] spawns the supervisor, hands it the [`LaunchSpec`], and returns a
-//! [`JobControl`] for renewals and kills. A task reads the supervisor's reports and
-//! sends one [`Finished`] to the worker when the attempt ends, whatever the reason.
+//! [`Supervisors::launch`] hands a [`LaunchSpec`] to an idle supervisor (starting one
+//! when none is idle) and returns a [`JobControl`] for renewals and kills. A task reads
+//! the supervisor's reports and sends one [`Finished`] to the worker when the attempt
+//! ends, whatever the reason. A supervisor runs one job at a time; once its attempt
+//! has finished and the worker lets go of the control, it goes back to the idle list
+//! for the next job (at most one idle supervisor per slot), so a job costs one
+//! process start, not two.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use shoal_types::{AttemptOutcome, FailReason, FencingToken, JobId};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{ChildStdin, Command};
-use tokio::sync::mpsc;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 
 use shoal_supervisor::protocol::{LaunchSpec, Report, FENCE, KILL, RENEW};
@@ -49,10 +55,26 @@ pub struct Finished {
     pub outcome: AttemptOutcome,
 }
 
-/// The node's end of a supervisor's control pipe. Dropping it closes the pipe, which
-/// makes the supervisor kill the job.
+/// The node's end of a supervisor's control pipe. Dropping it while the attempt runs
+/// closes the pipe, which makes the supervisor kill the job; dropping it after the
+/// attempt finished hands the supervisor back for the next job.
 pub struct JobControl {
-    stdin: ChildStdin,
+    stdin: Option<ChildStdin>,
+    /// Set by the report reader once the attempt's result arrived.
+    finished: Arc<AtomicBool>,
+    give_back: Option<oneshot::Sender<ChildStdin>>,
+}
+
+impl Drop for JobControl {
+    fn drop(&mut self) {
+        let (Some(stdin), Some(back)) = (self.stdin.take(), self.give_back.take()) else {
+            return;
+        };
+        if self.finished.load(Ordering::Acquire) {
+            let _ = back.send(stdin);
+        }
+        // Otherwise `stdin` is dropped here: the pipe closes and the job is killed.
+    }
 }
 
 impl JobControl {
@@ -72,72 +94,178 @@ impl JobControl {
     }
 
     async fn send(&mut self, line: &str) -> std::io::Result<()> {
-        self.stdin.write_all(format!("{line}\n").as_bytes()).await?;
-        self.stdin.flush().await
+        let Some(stdin) = self.stdin.as_mut() else {
+            return Err(std::io::Error::other("supervisor pipe closed"));
+        };
+        stdin.write_all(format!("{line}\n").as_bytes()).await?;
+        stdin.flush().await
     }
 }
 
-/// Starts the supervisor for one attempt. The outcome arrives later on `done`.
-pub async fn launch(
-    supervisor: &SupervisorCommand,
-    spec: &LaunchSpec,
-    job: JobId,
-    token: FencingToken,
-    done: mpsc::Sender<Finished>,
-) -> std::io::Result<JobControl> {
-    let mut child = Command::new(&supervisor.program)
-        .args(&supervisor.args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        // Its own process group: a Ctrl-C meant for the node must not kill supervisors
-        // before they can clean up their jobs.
-        .process_group(0)
-        .kill_on_drop(false)
-        .spawn()?;
-    let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
-        return Err(std::io::Error::other("supervisor pipes missing"));
-    };
-    let mut line = serde_json::to_string(spec).map_err(std::io::Error::other)?;
-    line.push('\n');
-    stdin.write_all(line.as_bytes()).await?;
-    stdin.flush().await?;
+/// A supervisor process waiting for its next job.
+struct Idle {
+    child: Child,
+    stdin: ChildStdin,
+    reports: Lines<BufReader<ChildStdout>>,
+}
 
-    tokio::spawn(async move {
-        let mut lines = BufReader::new(stdout).lines();
-        let mut outcome = None;
-        while let Ok(Some(l)) = lines.next_line().await {
-            match serde_json::from_str::<Report>(&l) {
-                Ok(Report::Started { pid }) => debug!(job = %job, pid, "job started"),
-                Ok(Report::Finished {
-                    outcome: mut o,
-                    lease_lapsed,
-                }) => {
-                    if lease_lapsed {
-                        // Fenced, not failed: the job goes back to the queue (if this
-                        // lease is still the current one at all).
-                        warn!(job = %job, "supervisor killed the job: lease lapsed");
-                        o.error = Some(FailReason::Lost);
-                    }
-                    outcome = Some(o);
-                }
-                Err(e) => warn!(job = %job, error = %e, "unreadable supervisor report"),
+/// The supervisors of this node: how to start one, and those idle between jobs.
+#[derive(Clone)]
+pub struct Supervisors {
+    command: SupervisorCommand,
+    idle: Arc<Mutex<Vec<Idle>>>,
+    keep_idle: usize,
+}
+
+impl Supervisors {
+    /// At most `keep_idle` supervisors wait between jobs (one per slot is enough).
+    pub fn new(command: SupervisorCommand, keep_idle: usize) -> Supervisors {
+        Supervisors {
+            command,
+            idle: Arc::new(Mutex::new(Vec::new())),
+            keep_idle,
+        }
+    }
+
+    fn take_idle(&self) -> Option<Idle> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        while let Some(mut s) = idle.pop() {
+            if matches!(s.child.try_wait(), Ok(None)) {
+                return Some(s);
             }
         }
-        let status = child.wait().await;
-        let outcome = outcome.unwrap_or_else(|| AttemptOutcome {
-            error: Some(FailReason::SpawnFailed(format!(
-                "supervisor ended without a result ({status:?})"
-            ))),
-            ..Default::default()
+        None
+    }
+
+    fn spawn(&self) -> std::io::Result<Idle> {
+        let mut child = Command::new(&self.command.program)
+            .args(&self.command.args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            // Its own process group: a Ctrl-C meant for the node must not kill
+            // supervisors before they can clean up their jobs.
+            .process_group(0)
+            .kill_on_drop(false)
+            .spawn()?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err(std::io::Error::other("supervisor pipes missing"));
+        };
+        Ok(Idle {
+            child,
+            stdin,
+            reports: BufReader::new(stdout).lines(),
+        })
+    }
+
+    /// Starts one attempt. The outcome arrives later on `done`.
+    pub async fn launch(
+        &self,
+        spec: &LaunchSpec,
+        job: JobId,
+        token: FencingToken,
+        done: mpsc::Sender<Finished>,
+    ) -> std::io::Result<JobControl> {
+        let mut line = serde_json::to_string(spec).map_err(std::io::Error::other)?;
+        line.push('\n');
+        // An idle supervisor may have died since (killed by hand): then a fresh one.
+        let mut reused = self.take_idle();
+        if let Some(s) = reused.as_mut() {
+            if write_line(&mut s.stdin, &line).await.is_err() {
+                reused = None;
+            }
+        }
+        let sup = match reused {
+            Some(s) => s,
+            None => {
+                let mut s = self.spawn()?;
+                write_line(&mut s.stdin, &line).await?;
+                s
+            }
+        };
+        let Idle {
+            mut child,
+            stdin,
+            mut reports,
+        } = sup;
+        let finished = Arc::new(AtomicBool::new(false));
+        let (give_back, back) = oneshot::channel();
+        let pool = self.clone();
+        let seen = finished.clone();
+        tokio::spawn(async move {
+            let mut outcome = None;
+            while let Ok(Some(l)) = reports.next_line().await {
+                match serde_json::from_str::<Report>(&l) {
+                    Ok(Report::Started { pid }) => debug!(job = %job, pid, "job started"),
+                    Ok(Report::Finished {
+                        outcome: mut o,
+                        lease_lapsed,
+                    }) => {
+                        if lease_lapsed {
+                            // Fenced, not failed: the job goes back to the queue (if
+                            // this lease is still the current one at all).
+                            warn!(job = %job, "supervisor killed the job: lease lapsed");
+                            o.error = Some(FailReason::Lost);
+                        }
+                        outcome = Some(o);
+                        break;
+                    }
+                    Err(e) => warn!(job = %job, error = %e, "unreadable supervisor report"),
+                }
+            }
+            let reusable = outcome.is_some();
+            let outcome = match outcome {
+                Some(o) => o,
+                None => {
+                    let status = child.wait().await;
+                    AttemptOutcome {
+                        error: Some(FailReason::SpawnFailed(format!(
+                            "supervisor ended without a result ({status:?})"
+                        ))),
+                        ..Default::default()
+                    }
+                }
+            };
+            seen.store(true, Ordering::Release);
+            let _ = done
+                .send(Finished {
+                    job,
+                    token,
+                    outcome,
+                })
+                .await;
+            // The worker lets go of the control once it has taken the result; the
+            // pipe comes back unless the control was dropped before the result.
+            match back.await {
+                Ok(stdin) if reusable => pool.keep(Idle {
+                    child,
+                    stdin,
+                    reports,
+                }),
+                _ => {
+                    // The pipe is closed (or closes now): the supervisor exits.
+                    let _ = child.wait().await;
+                }
+            }
         });
-        let _ = done
-            .send(Finished {
-                job,
-                token,
-                outcome,
-            })
-            .await;
-    });
-    Ok(JobControl { stdin })
+        Ok(JobControl {
+            stdin: Some(stdin),
+            finished,
+            give_back: Some(give_back),
+        })
+    }
+
+    /// Puts a supervisor back on the idle list, or lets it exit when enough wait.
+    fn keep(&self, sup: Idle) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < self.keep_idle {
+            idle.push(sup);
+        }
+        // Else dropped: its stdin closes, it exits, and tokio reaps it.
+    }
+}
+
+async fn write_line(stdin: &mut ChildStdin, line: &str) -> std::io::Result<()> {
+    stdin.write_all(line.as_bytes()).await?;
+    stdin.flush().await
 }

@@ -21,7 +21,7 @@ use tracing::{debug, error, info, instrument, warn};
 
 use shoal_supervisor::protocol::LaunchSpec;
 
-use super::launch::{launch, Finished, JobControl, SupervisorCommand};
+use super::launch::{Finished, JobControl, Supervisors};
 use super::outbox::Outbox;
 use super::verified::VerifiedEnvelopes;
 use crate::net::leases::LeaderLink;
@@ -54,7 +54,7 @@ pub struct Worker {
     pub config: NodeConfig,
     pub proposer: Proposer,
     pub view: StoreView,
-    pub supervisor: SupervisorCommand,
+    pub supervisors: Supervisors,
     pub status: watch::Sender<WorkerStatus>,
     /// Heartbeats to the leader, which gate lease renewals.
     pub leader: LeaderLink,
@@ -538,15 +538,10 @@ impl Worker {
             kill_grace_ms: self.config.kill_grace_ms,
             decided_at_ns: Some(shoal_supervisor::protocol::monotonic_ns()),
         };
-        launch(
-            &self.supervisor,
-            &launch_spec,
-            job.id,
-            job.token,
-            done.clone(),
-        )
-        .await
-        .map_err(|e| FailReason::SpawnFailed(format!("cannot start supervisor: {e}")))
+        self.supervisors
+            .launch(&launch_spec, job.id, job.token, done.clone())
+            .await
+            .map_err(|e| FailReason::SpawnFailed(format!("cannot start supervisor: {e}")))
     }
 }
 

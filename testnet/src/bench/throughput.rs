@@ -1,7 +1,8 @@
 //! Trivial-job throughput: one job array of `true` tasks submitted in one call and run
 //! to the end, with the time until that submit was acknowledged and the leader's CPU
-//! time per job. Completion is seen through the API (no job queued or running), as a
-//! user would see it; every task's output is captured by its supervisor as usual.
+//! time per job. Completion is seen through the API (the last task known, then no job
+//! queued or running), as a user would see it, and every task is checked to have
+//! succeeded; every task's output is captured by its supervisor as usual.
 
 use std::time::{Duration, Instant};
 
@@ -52,9 +53,19 @@ pub async fn trivial_jobs(
         r.count
     );
     let deadline = t0 + Duration::from_secs(600);
+    let last = r.id.0 + u64::from(n) - 1;
+    // The entry node may not have applied the array yet (a follower): until it knows
+    // the last task, "nothing queued" means nothing.
+    let mut known = false;
     loop {
         tokio::time::sleep(POLL).await;
-        if none_in(&client, "queued").await? && none_in(&client, "running").await? {
+        if !known {
+            known = client
+                .get::<JobStatus>(&format!("/v1/jobs/{last}"))
+                .await
+                .is_ok();
+        }
+        if known && none_in(&client, "queued").await? && none_in(&client, "running").await? {
             break;
         }
         anyhow::ensure!(
@@ -77,6 +88,14 @@ pub async fn trivial_jobs(
             );
         }
     }
+    let ok: Vec<JobStatus> = client
+        .get(&format!("/v1/jobs?state=succeeded&limit={}", 10 * n))
+        .await?;
+    let succeeded = ok.iter().filter(|j| range.contains(&j.id.0)).count();
+    anyhow::ensure!(
+        succeeded == n as usize,
+        "only {succeeded} of {n} trivial jobs succeeded"
+    );
     Ok(Throughput {
         jobs_per_s: f64::from(n) / secs,
         ack_ms,
