@@ -7,5 +7,6 @@
 pub mod output;
 pub mod protocol;
 pub mod run;
+pub mod spawn;
 
 pub use run::main;

@@ -20,9 +20,6 @@
 //! Synchronous by design: no async runtime in a process this small.
 
 use std::io::{BufRead, Write};
-use std::os::fd::OwnedFd;
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -150,50 +147,22 @@ fn run(
         };
         return (lost, false);
     }
-    let Some((program, args)) = spec.argv.split_first() else {
-        return finished(failed("empty command".into()));
-    };
-    let mut cmd = Command::new(program);
-    cmd.args(args)
-        .current_dir(&spec.cwd)
-        .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    // SAFETY: prctl is async-signal-safe; the closure touches no locks or allocations.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
     let started = Instant::now();
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
+    let job = match crate::spawn::spawn(&spec.argv, &spec.cwd, &spec.env) {
+        Ok(j) => j,
         Err(e) => {
+            let program = spec.argv.first().map(String::as_str).unwrap_or("");
             return finished(failed(format!(
                 "cannot start {program:?} in {}: {e}",
                 spec.cwd
-            )))
+            )));
         }
     };
-    let pid = child.id() as i32;
-    let pipes = child
-        .stdout
-        .take()
-        .map(OwnedFd::from)
-        .zip(child.stderr.take().map(OwnedFd::from));
-    // We reap with wait4 ourselves (to get rusage), so std's handle is not used again.
-    drop(child);
-    let pump = pipes
-        .ok_or_else(|| std::io::Error::other("no output pipes"))
-        .and_then(|(out, err)| {
-            Pump::start(vec![
-                (out, Sink::new(&spec.stdout_path)),
-                (err, Sink::new(&spec.stderr_path)),
-            ])
-        });
+    let pid = job.pid;
+    let pump = Pump::start(vec![
+        (job.stdout, Sink::new(&spec.stdout_path)),
+        (job.stderr, Sink::new(&spec.stderr_path)),
+    ]);
     let pump = match pump {
         Ok(p) => p,
         Err(e) => {

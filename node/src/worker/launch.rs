@@ -10,13 +10,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use shoal_types::{AttemptOutcome, FailReason, FencingToken, JobId};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use shoal_supervisor::protocol::{LaunchSpec, Report, FENCE, KILL, RENEW};
@@ -57,21 +56,34 @@ pub struct Finished {
 
 /// The node's end of a supervisor's control pipe. Dropping it while the attempt runs
 /// closes the pipe, which makes the supervisor kill the job; dropping it after the
-/// attempt finished hands the supervisor back for the next job.
+/// attempt's result arrived puts the supervisor on the idle list at once, ready for
+/// the job the worker starts next.
 pub struct JobControl {
     stdin: Option<ChildStdin>,
-    /// Set by the report reader once the attempt's result arrived.
-    finished: Arc<AtomicBool>,
-    give_back: Option<oneshot::Sender<ChildStdin>>,
+    /// The rest of the supervisor, left here by the report reader once the result
+    /// arrived (before the worker hears of it).
+    ended: Arc<Mutex<Option<Ended>>>,
+    pool: Supervisors,
+}
+
+/// A supervisor whose attempt has finished, without its stdin.
+struct Ended {
+    child: Child,
+    reports: Lines<BufReader<ChildStdout>>,
 }
 
 impl Drop for JobControl {
     fn drop(&mut self) {
-        let (Some(stdin), Some(back)) = (self.stdin.take(), self.give_back.take()) else {
+        let Some(stdin) = self.stdin.take() else {
             return;
         };
-        if self.finished.load(Ordering::Acquire) {
-            let _ = back.send(stdin);
+        let ended = self.ended.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(Ended { child, reports }) = ended {
+            self.pool.keep(Idle {
+                child,
+                stdin,
+                reports,
+            });
         }
         // Otherwise `stdin` is dropped here: the pipe closes and the job is killed.
     }
@@ -188,10 +200,8 @@ impl Supervisors {
             stdin,
             mut reports,
         } = sup;
-        let finished = Arc::new(AtomicBool::new(false));
-        let (give_back, back) = oneshot::channel();
-        let pool = self.clone();
-        let seen = finished.clone();
+        let ended = Arc::new(Mutex::new(None));
+        let park = ended.clone();
         tokio::spawn(async move {
             let mut outcome = None;
             while let Ok(Some(l)) = reports.next_line().await {
@@ -213,9 +223,14 @@ impl Supervisors {
                     Err(e) => warn!(job = %job, error = %e, "unreadable supervisor report"),
                 }
             }
-            let reusable = outcome.is_some();
             let outcome = match outcome {
-                Some(o) => o,
+                // Parked before the worker hears of the result, so the worker's drop
+                // of the control finds it.
+                Some(o) => {
+                    *park.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some(Ended { child, reports });
+                    o
+                }
                 None => {
                     let status = child.wait().await;
                     AttemptOutcome {
@@ -226,7 +241,6 @@ impl Supervisors {
                     }
                 }
             };
-            seen.store(true, Ordering::Release);
             let _ = done
                 .send(Finished {
                     job,
@@ -234,24 +248,11 @@ impl Supervisors {
                     outcome,
                 })
                 .await;
-            // The worker lets go of the control once it has taken the result; the
-            // pipe comes back unless the control was dropped before the result.
-            match back.await {
-                Ok(stdin) if reusable => pool.keep(Idle {
-                    child,
-                    stdin,
-                    reports,
-                }),
-                _ => {
-                    // The pipe is closed (or closes now): the supervisor exits.
-                    let _ = child.wait().await;
-                }
-            }
         });
         Ok(JobControl {
             stdin: Some(stdin),
-            finished,
-            give_back: Some(give_back),
+            ended,
+            pool: self.clone(),
         })
     }
 
