@@ -8,5 +8,6 @@ pub mod output;
 pub mod protocol;
 pub mod run;
 pub mod spawn;
+mod threads;
 
 pub use run::main;

@@ -112,11 +112,9 @@ pub struct Pump {
 impl Pump {
     pub fn start(streams: Vec<(OwnedFd, Sink)>) -> std::io::Result<Pump> {
         let (tx, done) = mpsc::channel();
-        std::thread::Builder::new()
-            .name("output".into())
-            .spawn(move || {
-                let _ = tx.send(drain(streams));
-            })?;
+        crate::threads::spawn("output", move || {
+            let _ = tx.send(drain(streams));
+        })?;
         Ok(Pump { done })
     }
 

@@ -174,7 +174,14 @@ fn run(
     emit(&Report::Started { pid });
 
     let waiter = tx.clone();
-    std::thread::spawn(move || waiter.send(reap(pid)));
+    let reaper = crate::threads::spawn("reaper", move || {
+        let _ = waiter.send(reap(pid));
+    });
+    if let Err(e) = reaper {
+        unsafe { libc::kill(-pid, libc::SIGKILL) };
+        reap(pid);
+        return finished(failed(format!("cannot wait for the job: {e}")));
+    }
 
     let grace = Duration::from_millis(spec.kill_grace_ms);
     let timeout_at = spec

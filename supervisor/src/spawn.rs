@@ -91,7 +91,8 @@ pub fn spawn(argv: &[String], cwd: &str, env: &[(String, String)]) -> std::io::R
         parent: unsafe { libc::getpid() },
         error: 0,
     };
-    let mut stack = vec![0u8; CHILD_STACK];
+    // Only written by the child, so it need not be initialised.
+    let mut stack: Vec<std::mem::MaybeUninit<u8>> = Vec::with_capacity(CHILD_STACK);
     // The stack grows down on every architecture Linux runs this on; 16-byte aligned.
     let top = (stack.as_mut_ptr() as usize + CHILD_STACK) & !15;
 
