@@ -143,3 +143,67 @@ async fn nodes_join_forward_writes_and_act_only_for_themselves() {
         n.stop().await;
     }
 }
+
+/// A node that joins after the log it needs was purged gets the state machine as a
+/// snapshot, serialized from the leader's store when it is needed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_joining_after_the_log_was_purged_gets_a_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let homes: Vec<Home> = (0..2)
+        .map(|i| Home::new(dir.path().join(format!("n{i}"))))
+        .collect();
+    init_genesis(&homes[0]).unwrap();
+    init_join(&homes[1], &homes[0].bundle(), 0).unwrap();
+    // Snapshots every 100 entries; openraft keeps 1,000 entries behind the latest.
+    let toml = homes[0].config();
+    let text = std::fs::read_to_string(&toml).unwrap();
+    let text = text.replace("snapshot_after_logs = 50000", "snapshot_after_logs = 100");
+    assert!(text.contains("snapshot_after_logs = 100"), "{text}");
+    std::fs::write(&toml, text).unwrap();
+    let p0 = free_port();
+    let a = start(options(homes[0].clone(), p0, None)).await.unwrap();
+    eventually("a leader", || {
+        a.raft.metrics().borrow().current_leader.is_some()
+    })
+    .await;
+    // 1,300 entries that each change the state: drain marks for made-up node ids.
+    for round in 0..13u64 {
+        let writes = (0..100u64).map(|i| {
+            a.proposer.propose_patiently(
+                Request::SetDrain {
+                    node: NodeId(1_000 + round * 100 + i),
+                    drained: true,
+                },
+                Duration::from_secs(10),
+            )
+        });
+        for r in futures::future::join_all(writes).await {
+            r.unwrap();
+        }
+    }
+    eventually("log purged", || {
+        a.raft
+            .metrics()
+            .borrow()
+            .purged
+            .is_some_and(|p| p.index > 10)
+    })
+    .await;
+    let want = a.view.drained().unwrap();
+    assert_eq!(want.len(), 1_300);
+
+    let b = start(options(homes[1].clone(), free_port(), Some(p0)))
+        .await
+        .unwrap();
+    eventually("the joiner has the drained set", || {
+        b.view.drained().is_ok_and(|d| d == want)
+    })
+    .await;
+    assert!(
+        b.raft.metrics().borrow().snapshot.is_some(),
+        "the joiner caught up without a snapshot"
+    );
+    for n in [b, a] {
+        n.stop().await;
+    }
+}

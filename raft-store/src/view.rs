@@ -50,6 +50,12 @@ pub struct StoreView {
 }
 
 impl StoreView {
+    /// The store itself, for tests that look at what is written.
+    #[cfg(test)]
+    pub(crate) fn db(&self) -> &DB {
+        &self.db
+    }
+
     pub(crate) fn new(db: Arc<DB>, applied: Arc<AppliedSignal>) -> StoreView {
         StoreView { db, applied }
     }

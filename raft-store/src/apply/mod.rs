@@ -11,6 +11,8 @@ mod submit;
 #[cfg(test)]
 mod array_tests;
 #[cfg(test)]
+mod snapshot_tests;
+#[cfg(test)]
 mod test_util;
 
 use crate::command::{Request, Response};

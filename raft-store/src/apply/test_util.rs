@@ -86,6 +86,36 @@ impl Harness {
         copy
     }
 
+    /// A fresh store holding this one's current snapshot (what a follower would be
+    /// sent), and that snapshot's meta.
+    pub fn current_snapshot_copy(
+        &self,
+    ) -> (Harness, openraft::SnapshotMeta<u64, openraft::BasicNode>) {
+        let copy = Harness::new();
+        let mut sm = self.sm.borrow_mut();
+        let snap = self
+            .rt
+            .block_on(sm.get_current_snapshot())
+            .unwrap()
+            .expect("no current snapshot");
+        let mut other = copy.sm.borrow_mut();
+        copy.rt
+            .block_on(other.install_snapshot(&snap.meta, snap.snapshot))
+            .unwrap();
+        drop(other);
+        copy.next_index.set(self.next_index.get());
+        (copy, snap.meta)
+    }
+
+    /// Whether the store has a current snapshot at all.
+    pub fn has_snapshot(&self) -> bool {
+        let mut sm = self.sm.borrow_mut();
+        self.rt
+            .block_on(sm.get_current_snapshot())
+            .unwrap()
+            .is_some()
+    }
+
     pub fn envelope_of(&self, spec: JobSpec) -> SignedEnvelope {
         let auth = keys::generate();
         let node = keys::generate();
