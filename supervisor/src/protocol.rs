@@ -46,14 +46,5 @@ pub enum Report {
     },
 }
 
-/// The machine's monotonic clock in nanoseconds: one clock for the node and its
-/// supervisors (same host), unaffected by wall-clock changes.
-pub fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid clock id and a struct to fill.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
+/// The clock of [`LaunchSpec::decided_at_ns`].
+pub use shoal_types::time::monotonic_ns;

@@ -1,7 +1,8 @@
-//! Wall-clock helpers: milliseconds since the Unix epoch and RFC 3339 rendering.
+//! Clock helpers: wall-clock milliseconds since the Unix epoch, RFC 3339 rendering,
+//! and the machine's monotonic clock in nanoseconds.
 //!
-//! Only the edges (leader stamping, CLI rendering) read the clock; the state machine
-//! gets time from log entries.
+//! Only the edges (leader stamping, CLI rendering) read the wall clock; the state
+//! machine gets time from log entries.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -11,6 +12,19 @@ pub fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+/// The machine's monotonic clock (CLOCK_MONOTONIC) in nanoseconds: one clock for
+/// every process on the host (a node and its supervisors, a testnet and its jobs in
+/// any namespace), not moved by wall-clock changes or by libfaketime's skew.
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid clock id and a struct to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// Renders epoch milliseconds as RFC 3339 UTC with millisecond precision,

@@ -67,18 +67,9 @@ pub enum Event {
     },
 }
 
-/// Nanoseconds of the machine's monotonic clock: one clock for every process of
-/// the run (clients, jobs in any namespace), and one that clock-skew faults
-/// (libfaketime, wall clock only) do not move.
-pub fn now_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid clock id and a struct to fill.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
+/// Nanoseconds of the machine's monotonic clock (see [`monotonic_ns`]): one clock
+/// for every process of the run, and one that clock-skew faults do not move.
+pub use shoal_types::time::monotonic_ns as now_ns;
 
 /// Appends events to one file.
 pub struct Recorder {
