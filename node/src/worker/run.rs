@@ -103,8 +103,8 @@ const COMMIT_LINGER: std::time::Duration = std::time::Duration::from_millis(3);
 /// have finished, to share one outbox write and one completion entry: every entry
 /// costs each node an append, an fsync and an apply, and with three nodes that per-entry
 /// cost, not the per-job work, was most of the nodes' CPU.
-const SHORT_LINGER: std::time::Duration = std::time::Duration::from_millis(20);
-const SHORT_BATCH: usize = 64;
+const SHORT_LINGER: std::time::Duration = std::time::Duration::from_millis(50);
+const SHORT_BATCH: usize = 128;
 
 /// How long a committed result keeps its attempt from being judged an orphan while
 /// this node's state machine catches up.
