@@ -61,16 +61,22 @@ fn voters(n: &RunningNode) -> usize {
         .count()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nodes_join_forward_writes_and_act_only_for_themselves() {
-    let dir = tempfile::tempdir().unwrap();
-    let homes: Vec<Home> = (0..3)
-        .map(|i| Home::new(dir.path().join(format!("n{i}"))))
+/// `n` homes under `dir`: the first a genesis home, the others set up to join it.
+fn cluster_homes(dir: &std::path::Path, n: usize) -> Vec<Home> {
+    let homes: Vec<Home> = (0..n)
+        .map(|i| Home::new(dir.join(format!("n{i}"))))
         .collect();
     init_genesis(&homes[0]).unwrap();
     for h in &homes[1..] {
         init_join(h, &homes[0].bundle(), 0).unwrap();
     }
+    homes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_join_forward_writes_and_act_only_for_themselves() {
+    let dir = tempfile::tempdir().unwrap();
+    let homes = cluster_homes(dir.path(), 3);
     let p0 = free_port();
     let a = start(options(homes[0].clone(), p0, None)).await.unwrap();
     let b = start(options(homes[1].clone(), free_port(), Some(p0)))
@@ -149,11 +155,7 @@ async fn nodes_join_forward_writes_and_act_only_for_themselves() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_joining_after_the_log_was_purged_gets_a_snapshot() {
     let dir = tempfile::tempdir().unwrap();
-    let homes: Vec<Home> = (0..2)
-        .map(|i| Home::new(dir.path().join(format!("n{i}"))))
-        .collect();
-    init_genesis(&homes[0]).unwrap();
-    init_join(&homes[1], &homes[0].bundle(), 0).unwrap();
+    let homes = cluster_homes(dir.path(), 2);
     // Snapshots every 100 entries; openraft keeps 1,000 entries behind the latest.
     let toml = homes[0].config();
     let text = std::fs::read_to_string(&toml).unwrap();

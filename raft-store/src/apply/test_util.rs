@@ -71,19 +71,13 @@ impl Harness {
     /// installed there).
     pub fn snapshot_copy(&self) -> Harness {
         use openraft::RaftSnapshotBuilder;
-        let copy = Harness::new();
         let mut sm = self.sm.borrow_mut();
         let snap = self.rt.block_on(async {
             let mut b = sm.get_snapshot_builder().await;
             b.build_snapshot().await.unwrap()
         });
-        let mut other = copy.sm.borrow_mut();
-        copy.rt
-            .block_on(other.install_snapshot(&snap.meta, snap.snapshot))
-            .unwrap();
-        drop(other);
-        copy.next_index.set(self.next_index.get());
-        copy
+        drop(sm);
+        self.installed_copy(snap)
     }
 
     /// A fresh store holding this one's current snapshot (what a follower would be
@@ -91,20 +85,27 @@ impl Harness {
     pub fn current_snapshot_copy(
         &self,
     ) -> (Harness, openraft::SnapshotMeta<u64, openraft::BasicNode>) {
-        let copy = Harness::new();
         let mut sm = self.sm.borrow_mut();
         let snap = self
             .rt
             .block_on(sm.get_current_snapshot())
             .unwrap()
             .expect("no current snapshot");
+        drop(sm);
+        let meta = snap.meta.clone();
+        (self.installed_copy(snap), meta)
+    }
+
+    /// A fresh store with `snap` installed, continuing this one's log indexes.
+    fn installed_copy(&self, snap: openraft::storage::Snapshot<TypeConfig>) -> Harness {
+        let copy = Harness::new();
         let mut other = copy.sm.borrow_mut();
         copy.rt
             .block_on(other.install_snapshot(&snap.meta, snap.snapshot))
             .unwrap();
         drop(other);
         copy.next_index.set(self.next_index.get());
-        (copy, snap.meta)
+        copy
     }
 
     /// Whether the store has a current snapshot at all.
