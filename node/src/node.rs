@@ -215,7 +215,6 @@ async fn start_loaded(
     let publisher_task = tokio::spawn(publisher.run(stop_rx.clone()).in_current_span());
     let state = AppState {
         identity: identity.clone(),
-        verifier,
         home: home.clone(),
         raft: raft.clone(),
         submits: SubmitBatcher::start(proposer.clone(), api::ELECTION_PATIENCE),

@@ -39,9 +39,7 @@ impl EnvelopeVerifier {
         envelope.verify_with(&self.cluster_id, |cert| self.certificate_key(cert))
     }
 
-    /// Checks a certificate alone (remembered once good): what a node checks of an
-    /// envelope it has just signed itself, whose signature cannot be wrong.
-    pub fn certificate_key(&self, cert: &Certificate) -> Result<VerifyingKey, TypesError> {
+    fn certificate_key(&self, cert: &Certificate) -> Result<VerifyingKey, TypesError> {
         if let Ok(checked) = self.checked.lock() {
             if let Some((known, key)) = checked.get(&cert.signature) {
                 if known == cert {

@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use openraft::Raft;
 use shoal_raft_store::{StoreView, TypeConfig};
-use shoal_types::EnvelopeVerifier;
 use tokio::sync::watch;
 
 use crate::net::adverts::AdvertTable;
@@ -21,8 +20,6 @@ use shoal_p2p::P2pHandle;
 #[derive(Clone)]
 pub struct AppState {
     pub identity: Arc<Identity>,
-    /// Checks envelopes (remembering verified certificates).
-    pub verifier: Arc<EnvelopeVerifier>,
     pub home: Home,
     pub raft: Raft<TypeConfig>,
     pub proposer: Proposer,
