@@ -2,13 +2,20 @@
 //!
 //! `node` wires a home directory, the RocksDB-backed raft, the worker that runs jobs
 //! and the HTTP API together; the home directory itself is `shoal-home`'s. The
-//! `shoal-node` binary is a thin layer over this crate.
+//! `shoal-node` binary is a thin layer over this crate. docs/ARCHITECTURE.md has the
+//! picture of the modules, who owns what, and where decisions and effects split.
 
+pub mod adverts;
 pub mod api;
+pub mod dispatch;
 pub mod error;
+pub mod leases;
+pub mod membership;
 pub mod net;
 pub mod node;
+pub mod output;
 pub mod raft;
+pub mod status;
 pub mod worker;
 
 pub use error::{ApiError, FatalError};

@@ -10,24 +10,27 @@ use shoal_raft_store::{StoreView, TypeConfig};
 use shoal_types::EnvelopeVerifier;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{info, info_span, warn, Instrument};
 
 use shoal_home::{init_genesis, init_join, Home, HomeError, Identity, NodeConfig, Overrides};
 
+use crate::adverts::{AdvertTable, Publisher};
 use crate::api::{self, AppState};
+use crate::dispatch::Dispatch;
 use crate::error::FatalError;
-use crate::net::adverts::{AdvertTable, Publisher};
-use crate::net::leases::{LapseWatch, LeaderLink, LeaseTiming, Liveness};
-use crate::net::membership::Membership;
+use crate::leases::{LeaderLink, LeaseKeeper, LeaseTiming};
+use crate::membership::Membership;
 use crate::net::peers::PeerBook;
 use crate::net::raft_network::P2pRaftNetwork;
-use crate::net::server::Server;
+use crate::net::Net;
 use crate::raft::proposer::Proposer;
 use crate::raft::start::start as start_raft;
 use crate::raft::submit_batcher::SubmitBatcher;
+use crate::status::WorkerStatus;
 use crate::worker::launch::{SupervisorCommand, Supervisors};
-use crate::worker::{Worker, WorkerStatus};
+use crate::worker::Worker;
 
 /// How to run a node.
 #[derive(Debug, Clone)]
@@ -58,25 +61,23 @@ pub struct RunningNode {
     pub proposer: Proposer,
     pub view: StoreView,
     pub p2p: P2pHandle,
-    stop_tx: watch::Sender<bool>,
-    server_task: JoinHandle<Result<(), std::io::Error>>,
-    tasks: Vec<JoinHandle<()>>,
+    /// The one stop signal of every task the node started.
+    stop: CancellationToken,
+    /// Every task the node started, awaited by [`RunningNode::stop`].
+    tasks: TaskTracker,
 }
 
 impl RunningNode {
-    /// Stops the API, the worker (its jobs' supervisors then kill the jobs) and the
-    /// background tasks, then raft.
+    /// Stops every task the node started (the API, the worker, whose jobs'
+    /// supervisors then kill the jobs, the background loops, the request handlers),
+    /// then raft.
     pub async fn stop(self) {
         let span = info_span!("node", node = %self.identity.node_id);
         async move {
             info!("shutting down");
-            let _ = self.stop_tx.send(true);
-            if let Ok(Err(e)) = self.server_task.await {
-                warn!(error = %e, "API server ended with an error");
-            }
-            for t in self.tasks {
-                let _ = t.await;
-            }
+            self.stop.cancel();
+            self.tasks.close();
+            self.tasks.wait().await;
             if let Err(e) = self.raft.shutdown().await {
                 warn!(error = %e, "raft did not shut down cleanly");
             }
@@ -131,11 +132,8 @@ async fn start_loaded(
     let (log_store, state_machine, view) = shoal_raft_store::open(&home.db())?;
     let (p2p, net_events) = shoal_p2p::start(p2p_config(&config, &identity)?)
         .map_err(|e| FatalError::Network(e.to_string()))?;
-    let peers = PeerBook::default();
-    let network = P2pRaftNetwork {
-        p2p: p2p.clone(),
-        peers: peers.clone(),
-    };
+    let net = Net::new(p2p.clone(), PeerBook::default());
+    let network = P2pRaftNetwork { net: net.clone() };
     let raft = start_raft(
         identity.node_id.0,
         &config,
@@ -144,8 +142,9 @@ async fn start_loaded(
         state_machine,
     )
     .await?;
-    let proposer = Proposer::new(raft.clone(), Some((p2p.clone(), peers.clone())));
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let proposer = Proposer::new(raft.clone(), Some(net.clone()));
+    let stop = CancellationToken::new();
+    let tasks = TaskTracker::new();
     let (status_tx, status_rx) = watch::channel(WorkerStatus::default());
 
     let verifier = Arc::new(EnvelopeVerifier::new(
@@ -153,43 +152,43 @@ async fn start_loaded(
         identity.cluster_id.clone(),
     ));
     let timing = LeaseTiming::from_lease_ms(config.lease_ms);
-    let liveness = Arc::new(Liveness::default());
+    let (keeper, liveness) = LeaseKeeper::new(raft.clone(), view.clone(), proposer.clone(), timing);
     let adverts = AdvertTable::default();
-    let server = Server {
+    let dispatch = Arc::new(Dispatch {
         raft: raft.clone(),
-        adverts: adverts.clone(),
+        net: net.clone(),
         liveness: liveness.clone(),
         timing,
         home: home.clone(),
         identity: identity.clone(),
         verifier: verifier.clone(),
-        peers: peers.clone(),
-        p2p: p2p.clone(),
-    };
-    tokio::spawn(server.run(net_events).in_current_span());
+        adverts: adverts.clone(),
+        tasks: tasks.clone(),
+    });
+    tasks.spawn(
+        crate::net::server::serve(
+            dispatch,
+            net.peers.clone(),
+            net_events,
+            tasks.clone(),
+            stop.clone(),
+        )
+        .in_current_span(),
+    );
     let membership = Membership::new(
         raft.clone(),
-        peers.clone(),
-        p2p.clone(),
+        net.clone(),
         adverts.clone(),
         &identity,
         &config,
     );
-    let membership_task = tokio::spawn(membership.run(stop_rx.clone()).in_current_span());
-    let lapse = LapseWatch {
-        raft: raft.clone(),
-        view: view.clone(),
-        proposer: proposer.clone(),
-        liveness: liveness.clone(),
-        timing,
-    };
-    let lapse_task = tokio::spawn(lapse.run(stop_rx.clone()).in_current_span());
+    tasks.spawn(membership.run(stop.clone()).in_current_span());
+    tasks.spawn(keeper.run(stop.clone()).in_current_span());
     let worker = Worker {
         leader: LeaderLink {
             raft: raft.clone(),
-            p2p: p2p.clone(),
-            peers: peers.clone(),
-            liveness: liveness.clone(),
+            net: net.clone(),
+            liveness,
             timing,
             node: identity.node_id,
         },
@@ -203,7 +202,7 @@ async fn start_loaded(
         supervisors: Supervisors::new(opts.supervisor.clone(), config.effective_slots() as usize),
         status: status_tx,
     };
-    let worker_task = tokio::spawn(worker.run(stop_rx.clone()).in_current_span());
+    tasks.spawn(worker.run(stop.clone()).in_current_span());
     let publisher = Publisher {
         node: identity.node_id,
         raft: raft.clone(),
@@ -212,21 +211,32 @@ async fn start_loaded(
         labels: config.labels.clone(),
         table: adverts.clone(),
     };
-    let publisher_task = tokio::spawn(publisher.run(stop_rx.clone()).in_current_span());
+    tasks.spawn(publisher.run(stop.clone()).in_current_span());
     let state = AppState {
         identity: identity.clone(),
         home: home.clone(),
         raft: raft.clone(),
-        submits: SubmitBatcher::start(proposer.clone(), api::ELECTION_PATIENCE),
-        p2p: p2p.clone(),
-        peers: peers.clone(),
+        submits: SubmitBatcher::start(
+            proposer.clone(),
+            api::ELECTION_PATIENCE,
+            &tasks,
+            stop.clone(),
+        ),
+        net,
         adverts,
         proposer: proposer.clone(),
         view: view.clone(),
         worker: status_rx,
     };
-    let server = api::serve(state, stop_rx.clone())?;
-    let server_task = tokio::spawn(server.in_current_span());
+    let server = api::serve(state, stop.clone())?;
+    tasks.spawn(
+        async move {
+            if let Err(e) = server.await {
+                warn!(error = %e, "API server ended with an error");
+            }
+        }
+        .in_current_span(),
+    );
     info!(slots = config.effective_slots(), home = %home.root().display(), "node running");
 
     Ok(RunningNode {
@@ -236,9 +246,8 @@ async fn start_loaded(
         proposer,
         view,
         p2p,
-        stop_tx,
-        server_task,
-        tasks: vec![worker_task, membership_task, lapse_task, publisher_task],
+        stop,
+        tasks,
     })
 }
 

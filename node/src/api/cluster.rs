@@ -12,9 +12,9 @@ use shoal_types::NodeId;
 
 use super::jobs::{parse_body, write};
 use super::AppState;
+use crate::adverts::{Advert, ALIVE_FOR};
 use crate::error::ApiError;
 use crate::net::addr;
-use crate::net::adverts::{Advert, ALIVE_FOR};
 
 fn node_name(id: u64) -> String {
     NodeId(id).to_string()

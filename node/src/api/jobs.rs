@@ -142,7 +142,12 @@ pub async fn list(
 ) -> Result<Json<Vec<JobStatus>>, ApiError> {
     barrier(&s, q.consistent).await?;
     let limit = q.limit.unwrap_or(LIST_DEFAULT).min(LIST_MAX);
-    let records = s.view.list_jobs(q.state, limit)?;
+    // Up to LIST_MAX records read and decoded: off the async worker threads.
+    let view = s.view.clone();
+    let state = q.state;
+    let records = tokio::task::spawn_blocking(move || view.list_jobs(state, limit))
+        .await
+        .map_err(|e| ApiError::Internal(format!("the list read failed: {e}")))??;
     Ok(Json(
         records.iter().map(status_of).collect::<Result<_, _>>()?,
     ))
@@ -188,9 +193,8 @@ pub async fn logs(
     let offset = q.offset.unwrap_or(0);
     let which = q.stream.unwrap_or(LogStream::Stdout);
     if attempt.node != s.identity.node_id {
-        let remote = crate::net::logs::Remote {
-            p2p: s.p2p.clone(),
-            peers: s.peers.clone(),
+        let remote = crate::output::Remote {
+            net: s.net.clone(),
             node: attempt.node,
             job: id,
             attempt: attempt.n,

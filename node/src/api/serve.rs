@@ -6,7 +6,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
 use tokio::net::UnixListener;
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use super::{cluster, jobs, AppState};
@@ -35,7 +35,7 @@ pub fn router(state: AppState) -> Router {
 /// The caller holds the database lock, so a socket file left here is stale.
 pub fn serve(
     state: AppState,
-    mut shutdown: watch::Receiver<bool>,
+    stop: CancellationToken,
 ) -> Result<impl std::future::Future<Output = std::io::Result<()>>, FatalError> {
     let path = state.home.socket();
     let api_err = |e: std::io::Error| FatalError::Api {
@@ -52,9 +52,7 @@ pub fn serve(
     let app = router(state);
     Ok(async move {
         axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = shutdown.wait_for(|stop| *stop).await;
-            })
+            .with_graceful_shutdown(async move { stop.cancelled().await })
             .await
     })
 }

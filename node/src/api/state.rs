@@ -6,14 +6,13 @@ use openraft::Raft;
 use shoal_raft_store::{StoreView, TypeConfig};
 use tokio::sync::watch;
 
-use crate::net::adverts::AdvertTable;
-use crate::net::peers::PeerBook;
+use crate::adverts::AdvertTable;
+use crate::net::Net;
 use crate::raft::proposer::Proposer;
 use crate::raft::submit_batcher::SubmitBatcher;
-use crate::worker::WorkerStatus;
+use crate::status::WorkerStatus;
 use shoal_home::Home;
 use shoal_home::Identity;
-use shoal_p2p::P2pHandle;
 
 /// Shared, cheaply cloneable handler state. Each field is itself a handle to state
 /// owned elsewhere (raft, RocksDB, the worker), never the state.
@@ -26,8 +25,7 @@ pub struct AppState {
     /// Submissions go through here: one raft entry per batch (group commit).
     pub submits: SubmitBatcher,
     /// For reaching other nodes (job output).
-    pub p2p: P2pHandle,
-    pub peers: PeerBook,
+    pub net: Net,
     /// The latest advert of every node (for `nodes`).
     pub adverts: AdvertTable,
     pub view: StoreView,

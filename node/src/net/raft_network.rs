@@ -1,8 +1,7 @@
-//! openraft's network over libp2p: each raft RPC is one request on the p2p RPC
-//! protocol to the target's PeerId. A transport failure is reported as
-//! `Unreachable` (openraft backs off); an error the remote raft returned is passed on.
-
-use std::time::Duration;
+//! openraft's network over libp2p: each raft RPC is one typed call to the target.
+//! A transport failure is reported as `Unreachable` (openraft backs off); an error
+//! the remote raft returned is passed on. A successful call is recorded in the peer
+//! book (when each member last answered, which the autopilot reads).
 
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
@@ -13,83 +12,60 @@ use openraft::raft::{
     VoteRequest, VoteResponse,
 };
 use openraft::BasicNode;
-use shoal_p2p::P2pHandle;
 use shoal_raft_store::TypeConfig;
 
-use super::addr;
-use super::message::{decode, encode, NetRequest, NetResponse};
-use super::peers::PeerBook;
+use super::call::{Net, NetError};
+use super::message::{self, Rpc};
 
 /// Hands out one [`PeerClient`] per raft target.
 #[derive(Clone)]
 pub struct P2pRaftNetwork {
-    pub p2p: P2pHandle,
-    pub peers: PeerBook,
+    pub net: Net,
 }
 
 impl RaftNetworkFactory<TypeConfig> for P2pRaftNetwork {
     type Network = PeerClient;
 
     async fn new_client(&mut self, target: u64, node: &BasicNode) -> PeerClient {
-        if let Some((peer, addrs)) = addr::decode(&node.addr) {
-            self.peers.learn(target, peer);
-            if !addrs.is_empty() {
-                let _ = self.p2p.add_addresses(peer, addrs).await;
-            }
-        }
+        self.net.learn_member(target, &node.addr).await;
         PeerClient {
             target,
-            p2p: self.p2p.clone(),
-            peers: self.peers.clone(),
+            net: self.net.clone(),
         }
     }
 }
 
 pub struct PeerClient {
     target: u64,
-    p2p: P2pHandle,
-    peers: PeerBook,
-}
-
-fn unreachable<E: std::error::Error>(why: String) -> RPCError<u64, BasicNode, E> {
-    RPCError::Unreachable(Unreachable::new(&std::io::Error::other(why)))
+    net: Net,
 }
 
 impl PeerClient {
-    async fn call<E: std::error::Error>(
+    async fn call<R, T, E>(
         &self,
-        req: NetRequest,
-        ttl: Duration,
-    ) -> Result<NetResponse, RPCError<u64, BasicNode, E>> {
-        let peer = self
-            .peers
-            .peer_of(self.target)
-            .ok_or_else(|| unreachable(format!("no known peer for node {:016x}", self.target)))?;
-        let bytes = tokio::time::timeout(ttl, self.p2p.request(peer, encode(&req)))
+        req: R,
+        option: RPCOption,
+    ) -> Result<T, RPCError<u64, BasicNode, E>>
+    where
+        R: Rpc<Answer = Result<T, E>>,
+        E: std::error::Error,
+    {
+        match self
+            .net
+            .call(self.target, req, Some(option.hard_ttl()))
             .await
-            .map_err(|_| {
-                unreachable(format!(
-                    "node {:016x} did not answer in {ttl:?}",
-                    self.target
-                ))
-            })?
-            .map_err(|e| unreachable(e.to_string()))?;
-        let resp: NetResponse = decode(&bytes)
-            .map_err(|e| RPCError::Network(NetworkError::new(&std::io::Error::other(e))))?;
-        if let NetResponse::Refused(why) = &resp {
-            return Err(RPCError::Network(NetworkError::new(
-                &std::io::Error::other(why.clone()),
-            )));
+        {
+            Ok(answer) => {
+                self.net.peers.record_ok(self.target);
+                answer.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+            }
+            Err(
+                e @ (NetError::UnknownNode(_)
+                | NetError::Unreachable { .. }
+                | NetError::Timeout { .. }),
+            ) => Err(RPCError::Unreachable(Unreachable::new(&e))),
+            Err(e) => Err(RPCError::Network(NetworkError::new(&e))),
         }
-        self.peers.record_ok(self.target);
-        Ok(resp)
-    }
-
-    fn unexpected<E: std::error::Error>(&self, got: &NetResponse) -> RPCError<u64, BasicNode, E> {
-        RPCError::Network(NetworkError::new(&std::io::Error::other(format!(
-            "node {:016x} answered {got:?}",
-            self.target
-        ))))
     }
 }
 
@@ -99,16 +75,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
-        match self
-            .call(NetRequest::Append(rpc), option.hard_ttl())
-            .await?
-        {
-            NetResponse::Append(Ok(r)) => Ok(r),
-            NetResponse::Append(Err(e)) => {
-                Err(RPCError::RemoteError(RemoteError::new(self.target, e)))
-            }
-            other => Err(self.unexpected(&other)),
-        }
+        self.call(message::Append { rpc }, option).await
     }
 
     async fn install_snapshot(
@@ -119,16 +86,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         InstallSnapshotResponse<u64>,
         RPCError<u64, BasicNode, RaftError<u64, InstallSnapshotError>>,
     > {
-        match self
-            .call(NetRequest::Snapshot(rpc), option.hard_ttl())
-            .await?
-        {
-            NetResponse::Snapshot(Ok(r)) => Ok(r),
-            NetResponse::Snapshot(Err(e)) => {
-                Err(RPCError::RemoteError(RemoteError::new(self.target, e)))
-            }
-            other => Err(self.unexpected(&other)),
-        }
+        self.call(message::Snapshot { rpc }, option).await
     }
 
     async fn vote(
@@ -136,12 +94,6 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         rpc: VoteRequest<u64>,
         option: RPCOption,
     ) -> Result<VoteResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
-        match self.call(NetRequest::Vote(rpc), option.hard_ttl()).await? {
-            NetResponse::Vote(Ok(r)) => Ok(r),
-            NetResponse::Vote(Err(e)) => {
-                Err(RPCError::RemoteError(RemoteError::new(self.target, e)))
-            }
-            other => Err(self.unexpected(&other)),
-        }
+        self.call(message::Vote { rpc }, option).await
     }
 }

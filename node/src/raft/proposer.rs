@@ -2,19 +2,17 @@
 //! on the leader the entry is proposed here; elsewhere it is forwarded over p2p to
 //! the leader, which proposes it and answers after commit.
 //!
-//! The one place that turns openraft's write errors into the node's terms.
+//! The one place that turns openraft's write errors and forwarding failures into
+//! the node's terms ([`ProposeError`]).
 
 use std::time::Duration;
 
-use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
-use openraft::{BasicNode, Raft};
-use shoal_p2p::P2pHandle;
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::Raft;
 use shoal_raft_store::{Request, Response, StoreView, TypeConfig};
 use tracing::debug;
 
-use crate::net::addr;
-use crate::net::message::{decode, encode, ForwardError, NetRequest, NetResponse};
-use crate::net::peers::PeerBook;
+use crate::net::{message, ForwardError, Net, NetError};
 
 /// Why a proposal did not commit.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -22,20 +20,46 @@ pub enum ProposeError {
     #[error("no leader reachable (leader: {leader:?})")]
     NotLeader { leader: Option<u64> },
     #[error("the leader could not be reached: {0}")]
-    Unreachable(String),
+    Unreachable(#[from] NetError),
+    #[error("the leader refused: {0}")]
+    Refused(String),
     #[error("raft stopped: {0}")]
     Fatal(String),
     #[error("proposal failed: {0}")]
-    Other(String),
+    Failed(String),
+    #[error("this node has not caught up to index {index} in time")]
+    Behind { index: u64 },
+    #[error("unexpected answer to {what}: {got}")]
+    Unexpected { what: &'static str, got: String },
+}
+
+impl From<ForwardError> for ProposeError {
+    fn from(e: ForwardError) -> Self {
+        match e {
+            ForwardError::NotLeader { leader } => ProposeError::NotLeader { leader },
+            ForwardError::Refused(why) => ProposeError::Refused(why),
+            ForwardError::Failed(why) => ProposeError::Failed(why),
+        }
+    }
 }
 
 impl ProposeError {
     /// Worth trying again after a moment (an election, a leader change).
-    fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            ProposeError::NotLeader { .. } | ProposeError::Unreachable(_)
-        )
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ProposeError::NotLeader { .. } => true,
+            ProposeError::Unreachable(e) => {
+                !matches!(e, NetError::Refused { .. } | NetError::Garbled { .. })
+            }
+            _ => false,
+        }
+    }
+
+    pub fn unexpected(what: &'static str, got: impl std::fmt::Debug) -> ProposeError {
+        ProposeError::Unexpected {
+            what,
+            got: format!("{got:?}"),
+        }
     }
 }
 
@@ -43,12 +67,12 @@ impl ProposeError {
 #[derive(Clone)]
 pub struct Proposer {
     raft: Raft<TypeConfig>,
-    net: Option<(P2pHandle, PeerBook)>,
+    net: Option<Net>,
 }
 
 impl Proposer {
     /// `net`: how to reach a leader elsewhere; `None` for a node without peers.
-    pub fn new(raft: Raft<TypeConfig>, net: Option<(P2pHandle, PeerBook)>) -> Proposer {
+    pub fn new(raft: Raft<TypeConfig>, net: Option<Net>) -> Proposer {
         Proposer { raft, net }
     }
 
@@ -78,13 +102,25 @@ impl Proposer {
     pub async fn propose(&self, req: Request) -> Result<Response, ProposeError> {
         match self.raft.client_write(req.clone()).await {
             Ok(resp) => Ok(resp.data),
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => match f.leader_id {
-                Some(leader) => self.forward(leader, f.leader_node, req).await,
-                None => Err(ProposeError::NotLeader { leader: None }),
-            },
-            Err(RaftError::APIError(e)) => Err(ProposeError::Other(e.to_string())),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                let Some(leader) = f.leader_id else {
+                    return Err(ProposeError::NotLeader { leader: None });
+                };
+                let net = self.leader_line(leader)?;
+                if let Some(n) = &f.leader_node {
+                    net.learn_member(leader, &n.addr).await;
+                }
+                Ok(net.call(leader, message::Forward { req }, None).await??)
+            }
             Err(RaftError::Fatal(f)) => Err(ProposeError::Fatal(f.to_string())),
+            Err(e) => Err(ProposeError::Failed(e.to_string())),
         }
+    }
+
+    fn leader_line(&self, leader: u64) -> Result<&Net, ProposeError> {
+        self.net.as_ref().ok_or(ProposeError::NotLeader {
+            leader: Some(leader),
+        })
     }
 
     /// Waits until this node's state machine has applied everything committed when
@@ -110,9 +146,7 @@ impl Proposer {
                 .await
                 .is_err()
             {
-                return Err(ProposeError::Other(format!(
-                    "this node has not caught up to index {index} in time"
-                )));
+                return Err(ProposeError::Behind { index });
             }
         }
         Ok(())
@@ -121,66 +155,15 @@ impl Proposer {
     async fn read_index(&self) -> Result<u64, ProposeError> {
         match self.raft.ensure_linearizable().await {
             Ok(id) => Ok(id.map_or(0, |l| l.index)),
-            Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
-                let Some(leader) = f.leader_id else {
-                    return Err(ProposeError::NotLeader { leader: None });
-                };
-                let (p2p, peers) = self.net.as_ref().ok_or(ProposeError::NotLeader {
+            Err(e) => match ForwardError::from_raft(e) {
+                ForwardError::NotLeader {
                     leader: Some(leader),
-                })?;
-                let peer = peers.peer_of(leader).ok_or_else(|| {
-                    ProposeError::Unreachable(format!("no address known for leader {leader:016x}"))
-                })?;
-                let bytes = p2p
-                    .request(peer, encode(&NetRequest::ReadIndex))
-                    .await
-                    .map_err(|e| ProposeError::Unreachable(e.to_string()))?;
-                match decode::<NetResponse>(&bytes) {
-                    Ok(NetResponse::ReadIndex(Ok(i))) => Ok(i),
-                    Ok(NetResponse::ReadIndex(Err(ForwardError::NotLeader { leader }))) => {
-                        Err(ProposeError::NotLeader { leader })
-                    }
-                    Ok(other) => Err(ProposeError::Other(format!("leader answered {other:?}"))),
-                    Err(e) => Err(ProposeError::Other(e)),
-                }
-            }
-            Err(e) => Err(ProposeError::Other(e.to_string())),
-        }
-    }
-
-    async fn forward(
-        &self,
-        leader: u64,
-        leader_node: Option<BasicNode>,
-        req: Request,
-    ) -> Result<Response, ProposeError> {
-        let Some((p2p, peers)) = &self.net else {
-            return Err(ProposeError::NotLeader {
-                leader: Some(leader),
-            });
-        };
-        if let Some((peer, addrs)) = leader_node.and_then(|n| addr::decode(&n.addr)) {
-            peers.learn(leader, peer);
-            if !addrs.is_empty() {
-                let _ = p2p.add_addresses(peer, addrs).await;
-            }
-        }
-        let peer = peers.peer_of(leader).ok_or_else(|| {
-            ProposeError::Unreachable(format!("no address known for leader {leader:016x}"))
-        })?;
-        let bytes = p2p
-            .request(peer, encode(&NetRequest::Forward(req)))
-            .await
-            .map_err(|e| ProposeError::Unreachable(e.to_string()))?;
-        match decode::<NetResponse>(&bytes) {
-            Ok(NetResponse::Forwarded(Ok(resp))) => Ok(resp),
-            Ok(NetResponse::Forwarded(Err(ForwardError::NotLeader { leader }))) => {
-                Err(ProposeError::NotLeader { leader })
-            }
-            Ok(NetResponse::Forwarded(Err(ForwardError::Failed(why))))
-            | Ok(NetResponse::Refused(why)) => Err(ProposeError::Other(why)),
-            Ok(other) => Err(ProposeError::Other(format!("leader answered {other:?}"))),
-            Err(e) => Err(ProposeError::Other(e)),
+                } => Ok(self
+                    .leader_line(leader)?
+                    .call(leader, message::ReadIndex {}, None)
+                    .await??),
+                other => Err(other.into()),
+            },
         }
     }
 }

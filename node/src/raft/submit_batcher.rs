@@ -12,6 +12,8 @@ use std::time::Duration;
 use shoal_raft_store::{Request, Response, SubmitRejection};
 use shoal_types::{time::now_ms, JobId, SignedEnvelope};
 use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{debug, Instrument};
 
 use super::proposer::{ProposeError, Proposer};
@@ -45,12 +47,24 @@ pub struct SubmitBatcher {
 }
 
 impl SubmitBatcher {
-    /// Starts the batching task; it ends when every handle is dropped.
-    /// `patience` is how long a batch waits for a leader to be elected.
-    pub fn start(proposer: Proposer, patience: Duration) -> SubmitBatcher {
+    /// Starts the batching task in `tasks`; it ends on `stop` (answering what waits
+    /// with an error) or when every handle is dropped. `patience` is how long a
+    /// batch waits for a leader to be elected.
+    pub fn start(
+        proposer: Proposer,
+        patience: Duration,
+        tasks: &TaskTracker,
+        stop: CancellationToken,
+    ) -> SubmitBatcher {
         let (tx, rx) = mpsc::channel(QUEUE);
         let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
-        tokio::spawn(run(rx, proposer.clone(), patience, in_flight.clone()).in_current_span());
+        let batcher = Batcher {
+            proposer: proposer.clone(),
+            patience,
+            in_flight: in_flight.clone(),
+            tasks: tasks.clone(),
+        };
+        tasks.spawn(batcher.run(rx, stop).in_current_span());
         SubmitBatcher {
             tx,
             in_flight,
@@ -86,43 +100,51 @@ impl SubmitBatcher {
         };
         match self.proposer.propose_patiently(req, self.patience).await? {
             Response::SubmittedBatch { mut results } if results.len() == 1 => Ok(results.remove(0)),
-            other => Err(ProposeError::Other(format!(
-                "unexpected answer to a batch of 1: {other:?}"
-            ))),
+            other => Err(ProposeError::unexpected("a submit batch of 1", other)),
         }
     }
 }
 
-async fn run(
-    mut rx: mpsc::Receiver<Pending>,
+struct Batcher {
     proposer: Proposer,
     patience: Duration,
     in_flight: Arc<Semaphore>,
-) {
-    while let Some(first) = rx.recv().await {
-        // Waiting for a free slot first is what lets a batch grow under load.
-        let Ok(permit) = in_flight.clone().acquire_owned().await else {
-            return;
-        };
-        let mut bytes = first.envelope.body.len();
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH_LEN && bytes < MAX_BATCH_BYTES {
-            match rx.try_recv() {
-                Ok(p) => {
-                    bytes += p.envelope.body.len();
-                    batch.push(p);
+    tasks: TaskTracker,
+}
+
+impl Batcher {
+    async fn run(self, mut rx: mpsc::Receiver<Pending>, stop: CancellationToken) {
+        loop {
+            let first = tokio::select! {
+                _ = stop.cancelled() => break,
+                p = rx.recv() => match p { Some(p) => p, None => break },
+            };
+            // Waiting for a free slot first is what lets a batch grow under load.
+            let Ok(permit) = self.in_flight.clone().acquire_owned().await else {
+                return;
+            };
+            let mut bytes = first.envelope.body.len();
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH_LEN && bytes < MAX_BATCH_BYTES {
+                match rx.try_recv() {
+                    Ok(p) => {
+                        bytes += p.envelope.body.len();
+                        batch.push(p);
+                    }
+                    Err(_) => break,
                 }
-                Err(_) => break,
             }
+            let proposer = self.proposer.clone();
+            let patience = self.patience;
+            self.tasks.spawn(
+                async move {
+                    commit(&proposer, batch, patience).await;
+                    drop(permit);
+                }
+                .in_current_span(),
+            );
         }
-        let proposer = proposer.clone();
-        tokio::spawn(
-            async move {
-                commit(&proposer, batch, patience).await;
-                drop(permit);
-            }
-            .in_current_span(),
-        );
+        // Dropping `rx` answers every waiting submitter: "the submit batcher has stopped".
     }
 }
 
@@ -143,9 +165,9 @@ async fn commit(proposer: &Proposer, batch: Vec<Pending>, patience: Duration) {
             }
         }
         Ok(other) => {
-            let why = format!("unexpected answer to a batch of {n}: {other:?}");
+            let e = ProposeError::unexpected("a submit batch", other);
             for reply in replies {
-                let _ = reply.send(Err(ProposeError::Other(why.clone())));
+                let _ = reply.send(Err(e.clone()));
             }
         }
         Err(e) => {

@@ -13,14 +13,14 @@ use std::time::{Duration, Instant};
 
 use openraft::{Raft, ServerState};
 use serde::{Deserialize, Serialize};
-use shoal_p2p::{P2pHandle, PeerId};
+use shoal_p2p::P2pHandle;
 use shoal_raft_store::TypeConfig;
 use shoal_types::{time::now_ms, NodeId};
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
-use super::peers::PeerBook;
-use crate::worker::WorkerStatus;
+use crate::status::WorkerStatus;
 
 /// How often a node publishes its advert.
 pub const EVERY: Duration = Duration::from_secs(2);
@@ -51,17 +51,17 @@ pub struct AdvertTable {
 }
 
 impl AdvertTable {
-    /// Records an advert from `from`, if it speaks for the node that sent it.
-    pub fn receive(&self, peers: &PeerBook, from: PeerId, body: &[u8]) {
+    /// Records an advert from node `from`, if it speaks for that node.
+    pub fn receive(&self, from: Option<u64>, body: &[u8]) {
         let advert: Advert = match serde_json::from_slice(body) {
             Ok(a) => a,
             Err(e) => {
-                debug!(%from, error = %e, "unreadable advert");
+                debug!(?from, error = %e, "unreadable advert");
                 return;
             }
         };
-        if peers.node_of(&from) != Some(advert.node.0) {
-            debug!(%from, node = %advert.node, "advert for another node ignored");
+        if from != Some(advert.node.0) {
+            debug!(?from, node = %advert.node, "advert for another node ignored");
             return;
         }
         if let Ok(mut t) = self.inner.write() {
@@ -128,13 +128,13 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+    pub async fn run(self, stop: CancellationToken) {
         let mut tick = tokio::time::interval(EVERY);
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
         let memory = memory_mb();
         loop {
             tokio::select! {
-                _ = stop.changed() => break,
+                _ = stop.cancelled() => break,
                 _ = tick.tick() => {}
             }
             let m = self.raft.metrics().borrow().clone();
@@ -164,7 +164,10 @@ impl Publisher {
             self.table.put_own(advert.clone());
             let _ = self
                 .p2p
-                .publish(serde_json::to_vec(&advert).unwrap_or_default())
+                .publish(
+                    serde_json::to_vec(&advert)
+                        .expect("an advert is plain data and always serializes to JSON"),
+                )
                 .await;
         }
     }

@@ -5,26 +5,14 @@ use std::io::{Read, Seek, SeekFrom};
 
 use axum::body::Bytes;
 use futures::{Stream, StreamExt};
-use serde::{Deserialize, Serialize};
 use shoal_home::Home;
-use shoal_p2p::P2pHandle;
 use shoal_types::api::LogStream;
 use shoal_types::{JobId, NodeId};
 
-use super::message::{decode, encode, NetRequest, NetResponse};
-use super::peers::PeerBook;
+use crate::net::{message, LogChunk, Net};
 
 /// Largest chunk asked for or served.
 pub const CHUNK: u64 = 256 << 10;
-
-/// One piece of an output file.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct LogChunk {
-    /// The bytes, hex (the RPC messages are JSON).
-    pub data: String,
-    /// True when this chunk reaches the end of the file as it is now.
-    pub eof: bool,
-}
 
 fn stream_name(s: LogStream) -> &'static str {
     match s {
@@ -69,8 +57,7 @@ pub fn read_chunk(
 /// Where one attempt's output lives.
 #[derive(Clone)]
 pub struct Remote {
-    pub p2p: P2pHandle,
-    pub peers: PeerBook,
+    pub net: Net,
     pub node: NodeId,
     pub job: JobId,
     pub attempt: u32,
@@ -80,32 +67,20 @@ pub struct Remote {
 impl Remote {
     async fn chunk(&self, offset: u64) -> Result<(Vec<u8>, bool), std::io::Error> {
         let node = self.node;
-        let peer = self.peers.peer_of(node.0).ok_or_else(|| {
-            std::io::Error::other(format!("node {node} is not known to this node"))
-        })?;
-        let req = NetRequest::Logs {
+        let req = message::Logs {
             job: self.job,
             attempt: self.attempt,
             stream: self.stream,
             offset,
             len: CHUNK,
         };
-        let bytes = self
-            .p2p
-            .request(peer, encode(&req))
-            .await
-            .map_err(|e| std::io::Error::other(format!("node {node}: {e}")))?;
-        match decode::<NetResponse>(&bytes).map_err(std::io::Error::other)? {
-            NetResponse::Logs(Ok(chunk)) => {
+        match self.net.call(node.0, req, None).await {
+            Ok(Ok(chunk)) => {
                 let data = hex::decode(&chunk.data).map_err(std::io::Error::other)?;
                 Ok((data, chunk.eof))
             }
-            NetResponse::Logs(Err(e)) | NetResponse::Refused(e) => {
-                Err(std::io::Error::other(format!("node {node}: {e}")))
-            }
-            other => Err(std::io::Error::other(format!(
-                "node {node} answered {other:?}"
-            ))),
+            Ok(Err(e)) => Err(std::io::Error::other(format!("node {node}: {e}"))),
+            Err(e) => Err(std::io::Error::other(e)),
         }
     }
 

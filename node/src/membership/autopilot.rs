@@ -1,0 +1,201 @@
+//! The leader's voter set, as a pure decision: promote caught-up learners until
+//! there are 3 voters (5 once 5 or more members are healthy), and replace a voter
+//! that has not answered for `voter_grace` with a caught-up learner, only after
+//! leading for `voter_grace` and only when the new voter set still has a healthy
+//! majority, so a change never risks quorum.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+/// A learner within this many entries of the leader's log counts as caught up.
+pub const CAUGHT_UP: u64 = 100;
+/// A member that answered a raft RPC this recently is healthy.
+pub const HEALTHY: Duration = Duration::from_secs(3);
+
+/// What the leader knows of its members.
+#[derive(Debug, Clone, Default)]
+pub struct Members {
+    pub me: u64,
+    pub voters: BTreeSet<u64>,
+    pub learners: Vec<u64>,
+    /// A membership change is in progress.
+    pub joint: bool,
+    pub last_log: u64,
+    /// Each follower's last matched log index.
+    pub matched: BTreeMap<u64, u64>,
+    /// When each member last answered a raft RPC.
+    pub last_ok: BTreeMap<u64, Instant>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Promote(u64),
+    /// Replace the voter `gone` by `fresh`: the new voter set is `voters`.
+    Replace {
+        gone: u64,
+        fresh: u64,
+        voters: BTreeSet<u64>,
+    },
+    /// A voter is unreachable but replacing it would leave no healthy majority.
+    Blocked {
+        gone: u64,
+    },
+}
+
+impl Members {
+    fn healthy(&self, id: u64, now: Instant) -> bool {
+        id == self.me
+            || self
+                .last_ok
+                .get(&id)
+                .is_some_and(|t| now.saturating_duration_since(*t) < HEALTHY)
+    }
+
+    fn caught_up(&self, id: u64, now: Instant) -> bool {
+        self.healthy(id, now)
+            && self
+                .matched
+                .get(&id)
+                .is_some_and(|i| i + CAUGHT_UP >= self.last_log)
+    }
+}
+
+/// The change to make now, if any. `led_since`: when this node became leader.
+pub fn decide(
+    m: &Members,
+    now: Instant,
+    led_since: Instant,
+    voter_grace: Duration,
+) -> Option<Change> {
+    if m.joint {
+        return None;
+    }
+    let healthy_nodes = m
+        .voters
+        .iter()
+        .chain(m.learners.iter())
+        .filter(|id| m.healthy(**id, now))
+        .count();
+    let target = if healthy_nodes >= 5 { 5 } else { 3 };
+    let fresh = m.learners.iter().copied().find(|l| m.caught_up(*l, now));
+    if m.voters.len() < target {
+        if let Some(l) = fresh {
+            return Some(Change::Promote(l));
+        }
+    }
+    if now.saturating_duration_since(led_since) < voter_grace {
+        return None;
+    }
+    let gone = m.voters.iter().copied().find(|v| {
+        *v != m.me
+            && m.last_ok
+                .get(v)
+                .is_none_or(|t| now.saturating_duration_since(*t) >= voter_grace)
+    })?;
+    let fresh = fresh?;
+    let mut next = m.voters.clone();
+    next.remove(&gone);
+    next.insert(fresh);
+    let healthy_in_next = next.iter().filter(|v| m.healthy(**v, now)).count();
+    if healthy_in_next * 2 <= next.len() {
+        return Some(Change::Blocked { gone });
+    }
+    Some(Change::Replace {
+        gone,
+        fresh,
+        voters: next,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: fn(u64) -> Duration = Duration::from_secs;
+    const GRACE: Duration = Duration::from_secs(30);
+
+    /// Leader 1, voters 1..=3, learner 4 caught up; everyone answered at `t`.
+    fn members(t: Instant) -> Members {
+        Members {
+            me: 1,
+            voters: BTreeSet::from([1, 2, 3]),
+            learners: vec![4],
+            joint: false,
+            last_log: 500,
+            matched: BTreeMap::from([(2, 500), (3, 500), (4, 450)]),
+            last_ok: BTreeMap::from([(2, t), (3, t), (4, t)]),
+        }
+    }
+
+    #[test]
+    fn promotes_a_caught_up_learner_below_three_voters() {
+        let t = Instant::now();
+        let mut m = members(t);
+        m.voters.remove(&3);
+        assert_eq!(decide(&m, t, t, GRACE), Some(Change::Promote(4)));
+        // Not caught up (more than CAUGHT_UP behind): nothing.
+        m.matched.insert(4, 399);
+        assert_eq!(decide(&m, t, t, GRACE), None);
+        m.matched.insert(4, 400);
+        assert_eq!(decide(&m, t, t, GRACE), Some(Change::Promote(4)));
+        // Unhealthy learners are not caught up, whatever they matched.
+        assert_eq!(decide(&m, t + HEALTHY, t, GRACE), None);
+        // Nothing during a joint change.
+        m.joint = true;
+        assert_eq!(decide(&m, t, t, GRACE), None);
+    }
+
+    #[test]
+    fn five_voters_once_five_members_are_healthy() {
+        let t = Instant::now();
+        let mut m = members(t);
+        assert_eq!(decide(&m, t, t, GRACE), None, "3 voters, 4 healthy: enough");
+        m.learners.push(5);
+        m.last_ok.insert(5, t);
+        assert_eq!(decide(&m, t, t, GRACE), Some(Change::Promote(4)));
+    }
+
+    #[test]
+    fn replaces_a_dead_voter_only_after_the_grace_and_while_leading_that_long() {
+        let t0 = Instant::now();
+        let now = t0 + GRACE;
+        let mut m = members(now);
+        m.last_ok.insert(3, t0);
+        // Led only a moment: wait.
+        assert_eq!(decide(&m, now, now - S(1), GRACE), None);
+        let want = Change::Replace {
+            gone: 3,
+            fresh: 4,
+            voters: BTreeSet::from([1, 2, 4]),
+        };
+        assert_eq!(decide(&m, now, t0, GRACE), Some(want));
+        // Silent one second less than the grace: not dead yet.
+        m.last_ok.insert(3, t0 + S(1));
+        assert_eq!(decide(&m, now, t0, GRACE), None);
+    }
+
+    #[test]
+    fn voter_replacement_only_with_a_healthy_majority() {
+        let t0 = Instant::now();
+        let now = t0 + GRACE;
+        let mut m = members(now);
+        // Voters 2 and 3 dead; the next set {1, 3, 4} would have 2 healthy of 3: ok.
+        m.last_ok.insert(2, t0);
+        m.last_ok.insert(3, t0);
+        assert!(matches!(
+            decide(&m, now, t0, GRACE),
+            Some(Change::Replace { gone: 2, .. })
+        ));
+        // Five voters, four of them dead: replacing one still leaves three dead in
+        // {1, 3, 4, 5, 6}, two healthy of five. Refused.
+        let mut m = members(now);
+        m.voters = BTreeSet::from([1, 2, 3, 5, 6]);
+        for v in [2, 3, 5, 6] {
+            m.last_ok.insert(v, t0);
+        }
+        assert_eq!(
+            decide(&m, now, t0, GRACE),
+            Some(Change::Blocked { gone: 2 })
+        );
+    }
+}
