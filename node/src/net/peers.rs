@@ -37,7 +37,7 @@ impl PeerBook {
         }
     }
 
-    pub fn learn(&self, node: u64, peer: PeerId) {
+    pub(super) fn learn(&self, node: u64, peer: PeerId) {
         self.write(|i| {
             i.by_node.insert(node, peer);
             i.by_peer.insert(peer, node);
@@ -52,7 +52,7 @@ impl PeerBook {
         self.read(|i| i.by_peer.get(peer).copied())
     }
 
-    pub fn set_connected(&self, peer: PeerId, up: bool) {
+    pub(super) fn set_connected(&self, peer: PeerId, up: bool) {
         self.write(|i| {
             if up {
                 i.connected.insert(peer);
@@ -81,7 +81,7 @@ impl PeerBook {
     }
 
     /// A raft RPC to `node` succeeded now.
-    pub fn record_ok(&self, node: u64) {
+    pub(super) fn record_ok(&self, node: u64) {
         self.write(|i| {
             i.last_ok.insert(node, Instant::now());
         });
