@@ -74,7 +74,8 @@ impl Actor {
             gate,
             events,
             topic,
-            hello_payload: serde_json::to_vec(&config.certificate).unwrap_or_default(),
+            hello_payload: serde_json::to_vec(&config.certificate)
+                .expect("a certificate serializes to JSON"),
             bootstrap: config.bootstrap.clone(),
             advertise: config.advertise.clone(),
             request_timeout: config.request_timeout,
