@@ -5,7 +5,9 @@
 //! the hello protocol, and a peer whose certificate does not verify — or that shows
 //! none within the hello timeout — is disconnected and counted. RPC requests from a
 //! peer on probation wait (briefly) for its hello; requests to a peer wait until it
-//! is admitted.
+//! is admitted. Both waits are capped ([`Parking`]): past the caps an outbound
+//! request fails at once with [`P2pError::Overloaded`] and an inbound one is dropped
+//! (the peer sees its stream closed, an error).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -16,7 +18,7 @@ use futures::{FutureExt, StreamExt};
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::dial_opts::DialOpts;
-use libp2p::swarm::SwarmEvent;
+use libp2p::swarm::{DialError, SwarmEvent};
 use libp2p::{gossipsub, mdns, Multiaddr, PeerId, Swarm};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
@@ -25,17 +27,19 @@ use crate::behaviour::{Behaviour, BehaviourEvent};
 use crate::config::P2pConfig;
 use crate::gate::Gate;
 use crate::handle::{Command, P2pEvent};
+use crate::parking::{Parking, LIMITS};
 use crate::P2pError;
 
 type Reply = oneshot::Sender<Result<Vec<u8>, P2pError>>;
 type PendingReply = BoxFuture<'static, (ResponseChannel<Vec<u8>>, Option<Vec<u8>>)>;
 
+/// A request to a peer not yet admitted.
 struct ParkedOut {
     body: Vec<u8>,
     reply: Reply,
-    deadline: Instant,
 }
 
+/// A request from a peer whose hello has not arrived.
 struct ParkedIn {
     body: Vec<u8>,
     channel: ResponseChannel<Vec<u8>>,
@@ -51,13 +55,15 @@ pub(crate) struct Actor {
     /// Told to other nodes instead of the listen addresses when not empty.
     pub advertise: Vec<Multiaddr>,
     pub request_timeout: Duration,
+    /// How long a peer on probation has to show its certificate.
+    pub hello_timeout: Duration,
     outbound: HashMap<OutboundRequestId, Reply>,
     /// Where peers listen (from the node, mDNS and bootstrap dials); used to dial them.
     addresses: HashMap<PeerId, Vec<Multiaddr>>,
     /// Which peer answered at each bootstrap address, to re-dial it when gone.
     bootstrap_peers: HashMap<Multiaddr, PeerId>,
-    parked_out: HashMap<PeerId, Vec<ParkedOut>>,
-    parked_in: HashMap<PeerId, Vec<ParkedIn>>,
+    parked_out: Parking<ParkedOut>,
+    parked_in: Parking<ParkedIn>,
     replies: FuturesUnordered<PendingReply>,
 }
 
@@ -79,11 +85,12 @@ impl Actor {
             bootstrap: config.bootstrap.clone(),
             advertise: config.advertise.clone(),
             request_timeout: config.request_timeout,
+            hello_timeout: config.hello_timeout,
             outbound: HashMap::new(),
             addresses: HashMap::new(),
             bootstrap_peers: HashMap::new(),
-            parked_out: HashMap::new(),
-            parked_in: HashMap::new(),
+            parked_out: Parking::new(LIMITS),
+            parked_in: Parking::new(LIMITS),
             replies: FuturesUnordered::new(),
         }
     }
@@ -185,22 +192,33 @@ impl Actor {
         }
         if !self.swarm.is_connected(&peer) {
             let addrs = self.addresses.get(&peer).cloned().unwrap_or_default();
-            if let Err(e) = self
+            match self
                 .swarm
                 .dial(DialOpts::peer_id(peer).addresses(addrs).build())
             {
-                let _ = reply.send(Err(P2pError::Unreachable {
-                    peer: peer.to_string(),
-                    detail: e.to_string(),
-                }));
-                return;
+                // A dial to it is already under way (for an earlier request): wait for it.
+                Ok(()) | Err(DialError::DialPeerConditionFalse(_)) => {}
+                Err(e) => {
+                    let _ = reply.send(Err(P2pError::Unreachable {
+                        peer: peer.to_string(),
+                        detail: e.to_string(),
+                    }));
+                    return;
+                }
             }
         }
-        self.parked_out.entry(peer).or_default().push(ParkedOut {
-            body,
-            reply,
-            deadline: Instant::now() + self.request_timeout,
-        });
+        let bytes = body.len();
+        let deadline = Instant::now() + self.request_timeout;
+        if let Err((p, full)) =
+            self.parked_out
+                .park(peer, ParkedOut { body, reply }, bytes, deadline)
+        {
+            debug!(%peer, %full, "request to a peer not yet admitted refused");
+            let _ = p.reply.send(Err(P2pError::Overloaded {
+                peer: peer.to_string(),
+                detail: format!("{full}, and it is not connected and admitted yet"),
+            }));
+        }
     }
 
     fn remember(&mut self, peer: PeerId, addr: Multiaddr) {
@@ -218,20 +236,19 @@ impl Actor {
             warn!(%peer, "peer showed no certificate in time; disconnecting");
             self.gate.refuse(peer, now);
             let _ = self.swarm.disconnect_peer_id(peer);
-            self.parked_in.remove(&peer);
+            self.parked_in.take(&peer);
         }
         self.gate.forget_expired_shuns(now);
-        for (peer, waiting) in self.parked_out.iter_mut() {
-            let (late, keep): (Vec<_>, Vec<_>) = waiting.drain(..).partition(|p| p.deadline <= now);
-            *waiting = keep;
-            for p in late {
-                let _ = p.reply.send(Err(P2pError::Unreachable {
-                    peer: peer.to_string(),
-                    detail: "not connected and admitted in time".into(),
-                }));
-            }
+        for (peer, p) in self.parked_out.expire(now) {
+            let _ = p.reply.send(Err(P2pError::Unreachable {
+                peer: peer.to_string(),
+                detail: "not connected and admitted in time".into(),
+            }));
         }
-        self.parked_out.retain(|_, v| !v.is_empty());
+        // Dropping a channel closes the peer's stream: it sees an error.
+        for (peer, _) in self.parked_in.expire(now) {
+            debug!(%peer, "request from a peer on probation expired before its hello");
+        }
     }
 
     fn admitted(&mut self, peer: PeerId) {
@@ -243,11 +260,11 @@ impl Actor {
             peer,
             certificate: cert,
         });
-        for p in self.parked_out.remove(&peer).unwrap_or_default() {
+        for p in self.parked_out.take(&peer) {
             let id = self.swarm.behaviour_mut().rpc.send_request(&peer, p.body);
             self.outbound.insert(id, p.reply);
         }
-        for p in self.parked_in.remove(&peer).unwrap_or_default() {
+        for p in self.parked_in.take(&peer) {
             self.deliver(peer, p.body, p.channel);
         }
     }
@@ -262,7 +279,7 @@ impl Actor {
     fn refuse(&mut self, peer: PeerId, why: &str) {
         warn!(%peer, reason = why, "peer refused at hello; disconnecting");
         self.gate.refuse(peer, Instant::now());
-        self.parked_in.remove(&peer);
+        self.parked_in.take(&peer);
         let _ = self.swarm.disconnect_peer_id(peer);
     }
 
@@ -317,7 +334,7 @@ impl Actor {
             } => {
                 let was = self.gate.is_admitted(&peer_id);
                 self.gate.disconnected(&peer_id);
-                self.parked_in.remove(&peer_id);
+                self.parked_in.take(&peer_id);
                 if was {
                     debug!(peer = %peer_id, "peer disconnected");
                     self.emit(P2pEvent::PeerGone { peer: peer_id });
@@ -329,7 +346,7 @@ impl Actor {
                 ..
             } if !self.swarm.is_connected(&peer) => {
                 // Requests waiting for this peer fail now rather than at their timeout.
-                for p in self.parked_out.remove(&peer).unwrap_or_default() {
+                for p in self.parked_out.take(&peer) {
                     let _ = p.reply.send(Err(P2pError::Unreachable {
                         peer: peer.to_string(),
                         detail: error.to_string(),
@@ -415,11 +432,17 @@ impl Actor {
                 if self.gate.is_admitted(&peer) {
                     self.deliver(peer, request, channel);
                 } else if self.swarm.is_connected(&peer) {
-                    // Its hello is still on the way.
-                    self.parked_in.entry(peer).or_default().push(ParkedIn {
+                    // Its hello is still on the way; it has until its probation ends.
+                    let bytes = request.len();
+                    let deadline = Instant::now() + self.hello_timeout;
+                    let parked = ParkedIn {
                         body: request,
                         channel,
-                    });
+                    };
+                    if let Err((_, full)) = self.parked_in.park(peer, parked, bytes, deadline) {
+                        // Dropping the channel closes the peer's stream: it sees an error.
+                        warn!(%peer, %full, "request from a peer on probation dropped");
+                    }
                 } else {
                     warn!(%peer, "request from a peer that never showed a certificate; dropped");
                 }

@@ -15,6 +15,7 @@ pub mod error;
 pub mod gate;
 pub mod handle;
 pub mod identity;
+mod parking;
 
 use std::time::Duration;
 

@@ -177,6 +177,68 @@ async fn a_peer_with_an_empty_certificate_is_refused_and_a_raw_socket_gets_nothi
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_sent_while_the_peer_is_being_dialled_all_wait_for_it() {
+    let authority = SigningKey::from_bytes(&[1; 32]);
+    let (b, b_events) = start(config(&authority, "c1", 2, vec![])).unwrap();
+    let _b_events = echo(b_events);
+    let b_addr = listen_addr(&b).await;
+    let (a, _a_events) = start(config(&authority, "c1", 3, vec![])).unwrap();
+    a.add_addresses(b.local_peer_id(), vec![b_addr])
+        .await
+        .unwrap();
+    // The first request dials b; the others find that dial under way and wait too.
+    let asks = (0..5u8).map(|i| a.request(b.local_peer_id(), vec![i]));
+    let answers = timeout(Duration::from_secs(10), futures::future::join_all(asks))
+        .await
+        .expect("requests hung");
+    for (i, answer) in answers.into_iter().enumerate() {
+        assert_eq!(answer.unwrap(), [b"echo:".as_slice(), &[i as u8]].concat());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_to_a_peer_that_never_answers_its_dial_are_capped() {
+    let authority = SigningKey::from_bytes(&[1; 32]);
+    // A socket that accepts TCP (in its backlog) and never speaks: the dial hangs.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let (a, _a_events) = start(config(&authority, "c1", 3, vec![])).unwrap();
+    let ghost = shoal_p2p::peer_id_of([7; 32]).unwrap();
+    let addr: Addr = format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap();
+    a.add_addresses(ghost, vec![addr]).await.unwrap();
+
+    // Polling them once sends all 64 (none can be answered before the dial ends);
+    // a round trip after that orders after them in the actor.
+    let mut waiting = Box::pin(futures::future::join_all(
+        (0..64).map(|_| a.request(ghost, b"hi".to_vec())),
+    ));
+    assert!(timeout(Duration::from_millis(100), &mut waiting)
+        .await
+        .is_err());
+    a.connected_peers().await.unwrap();
+    let over = timeout(
+        Duration::from_millis(500),
+        a.request(ghost, b"one more".to_vec()),
+    )
+    .await
+    .expect("a request over the cap is answered at once");
+    assert!(
+        matches!(over, Err(shoal_p2p::P2pError::Overloaded { .. })),
+        "{over:?}"
+    );
+    // The parked ones fail at their timeout (2 s in these tests), not later.
+    let parked = timeout(Duration::from_secs(5), waiting)
+        .await
+        .expect("parked requests hung");
+    for r in parked {
+        assert!(
+            matches!(r, Err(shoal_p2p::P2pError::Unreachable { .. })),
+            "{r:?}"
+        );
+    }
+}
+
 #[cfg(feature = "quic")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn members_talk_over_quic() {
