@@ -26,7 +26,7 @@ use tracing::{debug, info, warn};
 use crate::behaviour::{Behaviour, BehaviourEvent};
 use crate::config::P2pConfig;
 use crate::gate::Gate;
-use crate::handle::{Command, P2pEvent};
+use crate::handle::{Command, EventSender, NotSent, P2pEvent};
 use crate::parking::{Parking, LIMITS};
 use crate::P2pError;
 
@@ -48,7 +48,7 @@ struct ParkedIn {
 pub(crate) struct Actor {
     pub swarm: Swarm<Behaviour>,
     pub gate: Gate,
-    pub events: mpsc::Sender<P2pEvent>,
+    pub events: EventSender,
     pub topic: gossipsub::IdentTopic,
     pub hello_payload: Vec<u8>,
     pub bootstrap: Vec<Multiaddr>,
@@ -71,7 +71,7 @@ impl Actor {
     pub fn new(
         swarm: Swarm<Behaviour>,
         gate: Gate,
-        events: mpsc::Sender<P2pEvent>,
+        events: EventSender,
         topic: gossipsub::IdentTopic,
         config: &P2pConfig,
     ) -> Actor {
@@ -138,9 +138,27 @@ impl Actor {
         }
     }
 
-    fn emit(&self, event: P2pEvent) {
-        if let Err(e) = self.events.try_send(event) {
-            warn!(error = %e, "node is not keeping up with network events; one dropped");
+    /// Hands `event` to the node. Membership events always get through; a request
+    /// or gossip may be dropped when the node lags (see [`crate::P2pEvents`]).
+    fn emit(&mut self, event: P2pEvent) {
+        let kind = match &event {
+            P2pEvent::Request { .. } => "a request (the peer gets an error)",
+            P2pEvent::Gossip { .. } => "gossip",
+            _ => "membership",
+        };
+        match self.events.send(event) {
+            Ok(()) => {}
+            // Logged at the 1st, 2nd, 4th, 8th... drop: an overloaded node is not
+            // made slower by its own warnings.
+            Err(NotSent::Full { dropped_so_far }) => {
+                if dropped_so_far.is_power_of_two() {
+                    warn!(
+                        dropped_so_far,
+                        "node is not keeping up with network events; dropped {kind}"
+                    );
+                }
+            }
+            Err(NotSent::Closed) => debug!("the node no longer reads network events"),
         }
     }
 

@@ -25,16 +25,17 @@ use tracing::warn;
 
 pub use config::P2pConfig;
 pub use error::P2pError;
-pub use handle::{P2pEvent, P2pHandle};
+pub use handle::{P2pEvent, P2pEvents, P2pHandle};
 pub use identity::{keypair_from_node_key, peer_id_of};
 pub use libp2p::{Multiaddr as Addr, PeerId};
 
-/// Events waiting for the node; past this the network drops them (and says so).
+/// Requests and gossip waiting for the node; past this the network drops them (and
+/// says so). Membership events are never dropped (see [`P2pEvents`]).
 const EVENT_QUEUE: usize = 4096;
 
 /// Starts the swarm task (inside a tokio runtime). Returns the handle and the event
 /// stream; dropping every handle stops the task.
-pub fn start(config: P2pConfig) -> Result<(P2pHandle, mpsc::Receiver<P2pEvent>), P2pError> {
+pub fn start(config: P2pConfig) -> Result<(P2pHandle, P2pEvents), P2pError> {
     let keypair = keypair_from_node_key(config.node_secret)?;
     let local = keypair.public().to_peer_id();
     let start_err = |e: &dyn std::fmt::Display| P2pError::Start(e.to_string());
@@ -54,7 +55,7 @@ pub fn start(config: P2pConfig) -> Result<(P2pHandle, mpsc::Receiver<P2pEvent>),
         config.hello_timeout,
     );
     let metrics = gate.metrics.clone();
-    let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
+    let (events_tx, events) = handle::events(EVENT_QUEUE);
     let (tx, commands) = mpsc::channel(1024);
     let actor = actor::Actor::new(swarm, gate, events_tx, topic, &config);
     tokio::spawn(actor.run(commands));

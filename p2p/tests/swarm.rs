@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
-use shoal_p2p::{start, Addr, P2pConfig, P2pEvent, P2pHandle};
+use shoal_p2p::{start, Addr, P2pConfig, P2pEvent, P2pEvents, P2pHandle};
 use shoal_types::Certificate;
 use tokio::sync::mpsc;
 use tokio::time::timeout;
@@ -30,7 +30,7 @@ async fn listen_addr(h: &P2pHandle) -> Addr {
 }
 
 /// Answers every request with "echo:" + body; forwards other events.
-fn echo(mut events: mpsc::Receiver<P2pEvent>) -> mpsc::Receiver<P2pEvent> {
+fn echo(mut events: P2pEvents) -> mpsc::Receiver<P2pEvent> {
     let (tx, rx) = mpsc::channel(100);
     tokio::spawn(async move {
         while let Some(ev) = events.recv().await {
@@ -175,6 +175,24 @@ async fn a_peer_with_an_empty_certificate_is_refused_and_a_raw_socket_gets_nothi
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_the_node_refuses_fails_at_once_for_the_asker() {
+    let authority = SigningKey::from_bytes(&[1; 32]);
+    let (b, mut b_events) = start(config(&authority, "c1", 2, vec![])).unwrap();
+    // b refuses every request by dropping its reply, as the network does with a
+    // request it cannot queue for a lagging node.
+    tokio::spawn(async move { while b_events.recv().await.is_some() {} });
+    let b_addr = listen_addr(&b).await;
+    let (a, a_events) = start(config(&authority, "c1", 3, vec![b_addr])).unwrap();
+    let mut a_events = echo(a_events);
+    assert_eq!(next_admitted(&mut a_events).await, b.local_peer_id());
+    let t0 = std::time::Instant::now();
+    let r = a.request(b.local_peer_id(), b"ping".to_vec()).await;
+    assert!(r.is_err(), "{r:?}");
+    // Well before the request timeout (2 s in these tests).
+    assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
