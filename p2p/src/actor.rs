@@ -1,5 +1,7 @@
 //! The one task that owns the libp2p swarm. Commands come in over a channel, events
-//! go out over another; nothing else touches the swarm.
+//! go out over another; nothing else touches the swarm. It runs until its stop token
+//! is cancelled or every handle is dropped, then closes its listeners and
+//! connections ([`Actor::close`]) and returns.
 //!
 //! Every new connection starts on probation: both sides send their certificate on
 //! the hello protocol, and a peer whose certificate does not verify — or that shows
@@ -9,18 +11,20 @@
 //! request fails at once with [`P2pError::Overloaded`] and an inbound one is dropped
 //! (the peer sees its stream closed, an error).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
+use libp2p::core::transport::ListenerId;
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{DialError, SwarmEvent};
 use libp2p::{gossipsub, mdns, Multiaddr, PeerId, Swarm};
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::behaviour::{Behaviour, BehaviourEvent};
@@ -32,6 +36,9 @@ use crate::P2pError;
 
 type Reply = oneshot::Sender<Result<Vec<u8>, P2pError>>;
 type PendingReply = BoxFuture<'static, (ResponseChannel<Vec<u8>>, Option<Vec<u8>>)>;
+
+/// How long a stopping swarm waits for its connections to close.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// A request to a peer not yet admitted.
 struct ParkedOut {
@@ -57,6 +64,8 @@ pub(crate) struct Actor {
     pub request_timeout: Duration,
     /// How long a peer on probation has to show its certificate.
     pub hello_timeout: Duration,
+    /// Open listeners, closed on stop.
+    listeners: HashSet<ListenerId>,
     outbound: HashMap<OutboundRequestId, Reply>,
     /// Where peers listen (from the node, mDNS and bootstrap dials); used to dial them.
     addresses: HashMap<PeerId, Vec<Multiaddr>>,
@@ -73,6 +82,7 @@ impl Actor {
         gate: Gate,
         events: EventSender,
         topic: gossipsub::IdentTopic,
+        listeners: Vec<ListenerId>,
         config: &P2pConfig,
     ) -> Actor {
         Actor {
@@ -86,6 +96,7 @@ impl Actor {
             advertise: config.advertise.clone(),
             request_timeout: config.request_timeout,
             hello_timeout: config.hello_timeout,
+            listeners: listeners.into_iter().collect(),
             outbound: HashMap::new(),
             addresses: HashMap::new(),
             bootstrap_peers: HashMap::new(),
@@ -95,12 +106,14 @@ impl Actor {
         }
     }
 
-    pub async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+    /// Runs until `stop` is cancelled or every handle is dropped, then closes.
+    pub async fn run(mut self, mut commands: mpsc::Receiver<Command>, stop: CancellationToken) {
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         let mut last_bootstrap = Instant::now();
         self.dial_bootstrap();
         loop {
             tokio::select! {
+                _ = stop.cancelled() => break,
                 cmd = commands.recv() => match cmd {
                     Some(cmd) => self.command(cmd),
                     None => break,
@@ -121,7 +134,61 @@ impl Actor {
                 }
             }
         }
+        self.close(commands).await;
         debug!("network task stopped");
+    }
+
+    /// Stops: no more commands, every waiting request answered with
+    /// [`P2pError::Stopped`], listeners and connections closed. Returns when they
+    /// are, or after [`CLOSE_GRACE`]; the swarm is dropped then, and with it any
+    /// socket still open.
+    async fn close(mut self, mut commands: mpsc::Receiver<Command>) {
+        commands.close();
+        while let Ok(cmd) = commands.try_recv() {
+            // Dropped: their replies tell the callers the task stopped.
+            drop(cmd);
+        }
+        for reply in std::mem::take(&mut self.outbound).into_values() {
+            let _ = reply.send(Err(P2pError::Stopped));
+        }
+        for p in self.parked_out.drain() {
+            let _ = p.reply.send(Err(P2pError::Stopped));
+        }
+        // Channels dropped: their peers see an error.
+        drop(self.parked_in.drain());
+        self.replies.clear();
+
+        for id in self.listeners.clone() {
+            if !self.swarm.remove_listener(id) {
+                self.listeners.remove(&id);
+            }
+        }
+        let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+        for peer in peers {
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+        let deadline = tokio::time::Instant::now() + CLOSE_GRACE;
+        while !self.listeners.is_empty() || self.swarm.connected_peers().next().is_some() {
+            let event = tokio::time::timeout_at(deadline, self.swarm.select_next_some());
+            match event.await {
+                Ok(SwarmEvent::ListenerClosed { listener_id, .. }) => {
+                    self.listeners.remove(&listener_id);
+                }
+                // Late arrivals (a dial that completed now) go too.
+                Ok(SwarmEvent::ConnectionEstablished { peer_id, .. }) => {
+                    let _ = self.swarm.disconnect_peer_id(peer_id);
+                }
+                Ok(_) => {}
+                Err(_) => {
+                    warn!(
+                        listeners = self.listeners.len(),
+                        peers = self.swarm.connected_peers().count(),
+                        "network did not close in time; dropping what is left"
+                    );
+                    break;
+                }
+            }
+        }
     }
 
     /// Dials every bootstrap address not known to lead to a connected peer.
@@ -318,6 +385,14 @@ impl Actor {
     fn swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
             SwarmEvent::NewListenAddr { address, .. } => info!(%address, "listening"),
+            SwarmEvent::ListenerClosed {
+                listener_id,
+                reason,
+                ..
+            } => {
+                warn!(?reason, "a listener closed");
+                self.listeners.remove(&listener_id);
+            }
             SwarmEvent::ConnectionEstablished {
                 peer_id,
                 num_established,

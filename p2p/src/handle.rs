@@ -7,6 +7,7 @@ use std::sync::Arc;
 use libp2p::{Multiaddr, PeerId};
 use shoal_types::Certificate;
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 
 use crate::gate::GateMetrics;
 use crate::P2pError;
@@ -136,15 +137,25 @@ pub(crate) enum Command {
     ConnectedPeers(oneshot::Sender<Vec<PeerId>>),
 }
 
-/// Talks to the swarm actor. Cheap to clone.
+/// Talks to the swarm actor. Cheap to clone. Once the swarm has stopped, every call
+/// fails with [`P2pError::Stopped`].
 #[derive(Clone)]
 pub struct P2pHandle {
     pub(crate) tx: mpsc::Sender<Command>,
     pub(crate) local: PeerId,
     pub(crate) metrics: Arc<GateMetrics>,
+    /// Cancelled to stop the swarm: a child of the token given to `start`.
+    pub(crate) stop: CancellationToken,
 }
 
 impl P2pHandle {
+    /// Tells the swarm task to stop (closing its listeners and connections) and
+    /// returns at once; await the task [`crate::start`] returned to know it has
+    /// stopped. Only this swarm stops: the token given to `start` is not cancelled.
+    pub fn shutdown(&self) {
+        self.stop.cancel();
+    }
+
     pub fn local_peer_id(&self) -> PeerId {
         self.local
     }

@@ -149,6 +149,16 @@ impl<T> Parking<T> {
         late
     }
 
+    /// Removes and returns everything, whatever its peer and deadline.
+    pub fn drain(&mut self) -> Vec<T> {
+        self.count = 0;
+        self.bytes = 0;
+        self.queues
+            .drain()
+            .flat_map(|(_, q)| q.items.into_iter().map(|p| p.item))
+            .collect()
+    }
+
     /// How many items wait, in all.
     #[cfg(test)]
     pub fn len(&self) -> usize {
