@@ -1,41 +1,52 @@
 //! The one task that owns the libp2p swarm. Commands come in over a channel, events
-//! go out over another; nothing else touches the swarm.
+//! go out over another; nothing else touches the swarm. It runs until its stop token
+//! is cancelled or every handle is dropped, then closes its listeners and
+//! connections ([`Actor::close`]) and returns.
 //!
 //! Every new connection starts on probation: both sides send their certificate on
 //! the hello protocol, and a peer whose certificate does not verify — or that shows
 //! none within the hello timeout — is disconnected and counted. RPC requests from a
 //! peer on probation wait (briefly) for its hello; requests to a peer wait until it
-//! is admitted.
+//! is admitted. Both waits are capped ([`Parking`]): past the caps an outbound
+//! request fails at once with [`P2pError::Overloaded`] and an inbound one is dropped
+//! (the peer sees its stream closed, an error).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
+use libp2p::core::transport::ListenerId;
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::dial_opts::DialOpts;
-use libp2p::swarm::SwarmEvent;
+use libp2p::swarm::{DialError, SwarmEvent};
 use libp2p::{gossipsub, mdns, Multiaddr, PeerId, Swarm};
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::behaviour::{Behaviour, BehaviourEvent};
 use crate::config::P2pConfig;
 use crate::gate::Gate;
-use crate::handle::{Command, P2pEvent};
+use crate::handle::{Command, EventSender, NotSent, P2pEvent};
+use crate::parking::{Parking, LIMITS};
 use crate::P2pError;
 
 type Reply = oneshot::Sender<Result<Vec<u8>, P2pError>>;
 type PendingReply = BoxFuture<'static, (ResponseChannel<Vec<u8>>, Option<Vec<u8>>)>;
 
+/// How long a stopping swarm waits for its connections to close.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// A request to a peer not yet admitted.
 struct ParkedOut {
     body: Vec<u8>,
     reply: Reply,
-    deadline: Instant,
 }
 
+/// A request from a peer whose hello has not arrived.
 struct ParkedIn {
     body: Vec<u8>,
     channel: ResponseChannel<Vec<u8>>,
@@ -44,20 +55,24 @@ struct ParkedIn {
 pub(crate) struct Actor {
     pub swarm: Swarm<Behaviour>,
     pub gate: Gate,
-    pub events: mpsc::Sender<P2pEvent>,
+    pub events: EventSender,
     pub topic: gossipsub::IdentTopic,
     pub hello_payload: Vec<u8>,
     pub bootstrap: Vec<Multiaddr>,
     /// Told to other nodes instead of the listen addresses when not empty.
     pub advertise: Vec<Multiaddr>,
     pub request_timeout: Duration,
+    /// How long a peer on probation has to show its certificate.
+    pub hello_timeout: Duration,
+    /// Open listeners, closed on stop.
+    listeners: HashSet<ListenerId>,
     outbound: HashMap<OutboundRequestId, Reply>,
     /// Where peers listen (from the node, mDNS and bootstrap dials); used to dial them.
     addresses: HashMap<PeerId, Vec<Multiaddr>>,
     /// Which peer answered at each bootstrap address, to re-dial it when gone.
     bootstrap_peers: HashMap<Multiaddr, PeerId>,
-    parked_out: HashMap<PeerId, Vec<ParkedOut>>,
-    parked_in: HashMap<PeerId, Vec<ParkedIn>>,
+    parked_out: Parking<ParkedOut>,
+    parked_in: Parking<ParkedIn>,
     replies: FuturesUnordered<PendingReply>,
 }
 
@@ -65,8 +80,9 @@ impl Actor {
     pub fn new(
         swarm: Swarm<Behaviour>,
         gate: Gate,
-        events: mpsc::Sender<P2pEvent>,
+        events: EventSender,
         topic: gossipsub::IdentTopic,
+        listeners: Vec<ListenerId>,
         config: &P2pConfig,
     ) -> Actor {
         Actor {
@@ -74,25 +90,30 @@ impl Actor {
             gate,
             events,
             topic,
-            hello_payload: serde_json::to_vec(&config.certificate).unwrap_or_default(),
+            hello_payload: serde_json::to_vec(&config.certificate)
+                .expect("a certificate serializes to JSON"),
             bootstrap: config.bootstrap.clone(),
             advertise: config.advertise.clone(),
             request_timeout: config.request_timeout,
+            hello_timeout: config.hello_timeout,
+            listeners: listeners.into_iter().collect(),
             outbound: HashMap::new(),
             addresses: HashMap::new(),
             bootstrap_peers: HashMap::new(),
-            parked_out: HashMap::new(),
-            parked_in: HashMap::new(),
+            parked_out: Parking::new(LIMITS),
+            parked_in: Parking::new(LIMITS),
             replies: FuturesUnordered::new(),
         }
     }
 
-    pub async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+    /// Runs until `stop` is cancelled or every handle is dropped, then closes.
+    pub async fn run(mut self, mut commands: mpsc::Receiver<Command>, stop: CancellationToken) {
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         let mut last_bootstrap = Instant::now();
         self.dial_bootstrap();
         loop {
             tokio::select! {
+                _ = stop.cancelled() => break,
                 cmd = commands.recv() => match cmd {
                     Some(cmd) => self.command(cmd),
                     None => break,
@@ -113,7 +134,61 @@ impl Actor {
                 }
             }
         }
+        self.close(commands).await;
         debug!("network task stopped");
+    }
+
+    /// Stops: no more commands, every waiting request answered with
+    /// [`P2pError::Stopped`], listeners and connections closed. Returns when they
+    /// are, or after [`CLOSE_GRACE`]; the swarm is dropped then, and with it any
+    /// socket still open.
+    async fn close(mut self, mut commands: mpsc::Receiver<Command>) {
+        commands.close();
+        while let Ok(cmd) = commands.try_recv() {
+            // Dropped: their replies tell the callers the task stopped.
+            drop(cmd);
+        }
+        for reply in std::mem::take(&mut self.outbound).into_values() {
+            let _ = reply.send(Err(P2pError::Stopped));
+        }
+        for p in self.parked_out.drain() {
+            let _ = p.reply.send(Err(P2pError::Stopped));
+        }
+        // Channels dropped: their peers see an error.
+        drop(self.parked_in.drain());
+        self.replies.clear();
+
+        for id in self.listeners.clone() {
+            if !self.swarm.remove_listener(id) {
+                self.listeners.remove(&id);
+            }
+        }
+        let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+        for peer in peers {
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+        let deadline = tokio::time::Instant::now() + CLOSE_GRACE;
+        while !self.listeners.is_empty() || self.swarm.connected_peers().next().is_some() {
+            let event = tokio::time::timeout_at(deadline, self.swarm.select_next_some());
+            match event.await {
+                Ok(SwarmEvent::ListenerClosed { listener_id, .. }) => {
+                    self.listeners.remove(&listener_id);
+                }
+                // Late arrivals (a dial that completed now) go too.
+                Ok(SwarmEvent::ConnectionEstablished { peer_id, .. }) => {
+                    let _ = self.swarm.disconnect_peer_id(peer_id);
+                }
+                Ok(_) => {}
+                Err(_) => {
+                    warn!(
+                        listeners = self.listeners.len(),
+                        peers = self.swarm.connected_peers().count(),
+                        "network did not close in time; dropping what is left"
+                    );
+                    break;
+                }
+            }
+        }
     }
 
     /// Dials every bootstrap address not known to lead to a connected peer.
@@ -130,9 +205,27 @@ impl Actor {
         }
     }
 
-    fn emit(&self, event: P2pEvent) {
-        if let Err(e) = self.events.try_send(event) {
-            warn!(error = %e, "node is not keeping up with network events; one dropped");
+    /// Hands `event` to the node. Membership events always get through; a request
+    /// or gossip may be dropped when the node lags (see [`crate::P2pEvents`]).
+    fn emit(&mut self, event: P2pEvent) {
+        let kind = match &event {
+            P2pEvent::Request { .. } => "a request (the peer gets an error)",
+            P2pEvent::Gossip { .. } => "gossip",
+            _ => "membership",
+        };
+        match self.events.send(event) {
+            Ok(()) => {}
+            // Logged at the 1st, 2nd, 4th, 8th... drop: an overloaded node is not
+            // made slower by its own warnings.
+            Err(NotSent::Full { dropped_so_far }) => {
+                if dropped_so_far.is_power_of_two() {
+                    warn!(
+                        dropped_so_far,
+                        "node is not keeping up with network events; dropped {kind}"
+                    );
+                }
+            }
+            Err(NotSent::Closed) => debug!("the node no longer reads network events"),
         }
     }
 
@@ -184,22 +277,33 @@ impl Actor {
         }
         if !self.swarm.is_connected(&peer) {
             let addrs = self.addresses.get(&peer).cloned().unwrap_or_default();
-            if let Err(e) = self
+            match self
                 .swarm
                 .dial(DialOpts::peer_id(peer).addresses(addrs).build())
             {
-                let _ = reply.send(Err(P2pError::Unreachable {
-                    peer: peer.to_string(),
-                    detail: e.to_string(),
-                }));
-                return;
+                // A dial to it is already under way (for an earlier request): wait for it.
+                Ok(()) | Err(DialError::DialPeerConditionFalse(_)) => {}
+                Err(e) => {
+                    let _ = reply.send(Err(P2pError::Unreachable {
+                        peer: peer.to_string(),
+                        detail: e.to_string(),
+                    }));
+                    return;
+                }
             }
         }
-        self.parked_out.entry(peer).or_default().push(ParkedOut {
-            body,
-            reply,
-            deadline: Instant::now() + self.request_timeout,
-        });
+        let bytes = body.len();
+        let deadline = Instant::now() + self.request_timeout;
+        if let Err((p, full)) =
+            self.parked_out
+                .park(peer, ParkedOut { body, reply }, bytes, deadline)
+        {
+            debug!(%peer, %full, "request to a peer not yet admitted refused");
+            let _ = p.reply.send(Err(P2pError::Overloaded {
+                peer: peer.to_string(),
+                detail: format!("{full}, and it is not connected and admitted yet"),
+            }));
+        }
     }
 
     fn remember(&mut self, peer: PeerId, addr: Multiaddr) {
@@ -217,20 +321,19 @@ impl Actor {
             warn!(%peer, "peer showed no certificate in time; disconnecting");
             self.gate.refuse(peer, now);
             let _ = self.swarm.disconnect_peer_id(peer);
-            self.parked_in.remove(&peer);
+            self.parked_in.take(&peer);
         }
         self.gate.forget_expired_shuns(now);
-        for (peer, waiting) in self.parked_out.iter_mut() {
-            let (late, keep): (Vec<_>, Vec<_>) = waiting.drain(..).partition(|p| p.deadline <= now);
-            *waiting = keep;
-            for p in late {
-                let _ = p.reply.send(Err(P2pError::Unreachable {
-                    peer: peer.to_string(),
-                    detail: "not connected and admitted in time".into(),
-                }));
-            }
+        for (peer, p) in self.parked_out.expire(now) {
+            let _ = p.reply.send(Err(P2pError::Unreachable {
+                peer: peer.to_string(),
+                detail: "not connected and admitted in time".into(),
+            }));
         }
-        self.parked_out.retain(|_, v| !v.is_empty());
+        // Dropping a channel closes the peer's stream: it sees an error.
+        for (peer, _) in self.parked_in.expire(now) {
+            debug!(%peer, "request from a peer on probation expired before its hello");
+        }
     }
 
     fn admitted(&mut self, peer: PeerId) {
@@ -242,11 +345,11 @@ impl Actor {
             peer,
             certificate: cert,
         });
-        for p in self.parked_out.remove(&peer).unwrap_or_default() {
+        for p in self.parked_out.take(&peer) {
             let id = self.swarm.behaviour_mut().rpc.send_request(&peer, p.body);
             self.outbound.insert(id, p.reply);
         }
-        for p in self.parked_in.remove(&peer).unwrap_or_default() {
+        for p in self.parked_in.take(&peer) {
             self.deliver(peer, p.body, p.channel);
         }
     }
@@ -261,7 +364,7 @@ impl Actor {
     fn refuse(&mut self, peer: PeerId, why: &str) {
         warn!(%peer, reason = why, "peer refused at hello; disconnecting");
         self.gate.refuse(peer, Instant::now());
-        self.parked_in.remove(&peer);
+        self.parked_in.take(&peer);
         let _ = self.swarm.disconnect_peer_id(peer);
     }
 
@@ -282,6 +385,14 @@ impl Actor {
     fn swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
             SwarmEvent::NewListenAddr { address, .. } => info!(%address, "listening"),
+            SwarmEvent::ListenerClosed {
+                listener_id,
+                reason,
+                ..
+            } => {
+                warn!(?reason, "a listener closed");
+                self.listeners.remove(&listener_id);
+            }
             SwarmEvent::ConnectionEstablished {
                 peer_id,
                 num_established,
@@ -316,7 +427,7 @@ impl Actor {
             } => {
                 let was = self.gate.is_admitted(&peer_id);
                 self.gate.disconnected(&peer_id);
-                self.parked_in.remove(&peer_id);
+                self.parked_in.take(&peer_id);
                 if was {
                     debug!(peer = %peer_id, "peer disconnected");
                     self.emit(P2pEvent::PeerGone { peer: peer_id });
@@ -328,7 +439,7 @@ impl Actor {
                 ..
             } if !self.swarm.is_connected(&peer) => {
                 // Requests waiting for this peer fail now rather than at their timeout.
-                for p in self.parked_out.remove(&peer).unwrap_or_default() {
+                for p in self.parked_out.take(&peer) {
                     let _ = p.reply.send(Err(P2pError::Unreachable {
                         peer: peer.to_string(),
                         detail: error.to_string(),
@@ -414,11 +525,17 @@ impl Actor {
                 if self.gate.is_admitted(&peer) {
                     self.deliver(peer, request, channel);
                 } else if self.swarm.is_connected(&peer) {
-                    // Its hello is still on the way.
-                    self.parked_in.entry(peer).or_default().push(ParkedIn {
+                    // Its hello is still on the way; it has until its probation ends.
+                    let bytes = request.len();
+                    let deadline = Instant::now() + self.hello_timeout;
+                    let parked = ParkedIn {
                         body: request,
                         channel,
-                    });
+                    };
+                    if let Err((_, full)) = self.parked_in.park(peer, parked, bytes, deadline) {
+                        // Dropping the channel closes the peer's stream: it sees an error.
+                        warn!(%peer, %full, "request from a peer on probation dropped");
+                    }
                 } else {
                     warn!(%peer, "request from a peer that never showed a certificate; dropped");
                 }

@@ -10,6 +10,10 @@ pub enum P2pError {
     Listen { addr: String, detail: String },
     #[error("peer {peer} unreachable: {detail}")]
     Unreachable { peer: String, detail: String },
+    /// Too many requests (or bytes) already wait for this peer, or for peers in
+    /// all, to be connected and admitted; this one was not queued.
+    #[error("request to peer {peer} not queued: {detail}")]
+    Overloaded { peer: String, detail: String },
     #[error("the network task has stopped")]
     Stopped,
 }
