@@ -130,8 +130,13 @@ async fn start_loaded(
         detail: e.to_string(),
     })?;
     let (log_store, state_machine, view) = shoal_raft_store::open(&home.db())?;
-    let (p2p, net_events) = shoal_p2p::start(p2p_config(&config, &identity)?)
+    let stop = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    let (p2p, net_events, swarm) = shoal_p2p::start(p2p_config(&config, &identity)?, stop.clone())
         .map_err(|e| FatalError::Network(e.to_string()))?;
+    tasks.spawn(async move {
+        let _ = swarm.await;
+    });
     let net = Net::new(p2p.clone(), PeerBook::default());
     let network = P2pRaftNetwork { net: net.clone() };
     let raft = start_raft(
@@ -143,8 +148,6 @@ async fn start_loaded(
     )
     .await?;
     let proposer = Proposer::new(raft.clone(), Some(net.clone()));
-    let stop = CancellationToken::new();
-    let tasks = TaskTracker::new();
     let (status_tx, status_rx) = watch::channel(WorkerStatus::default());
 
     let verifier = Arc::new(EnvelopeVerifier::new(

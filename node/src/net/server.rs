@@ -6,9 +6,8 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use shoal_p2p::{P2pEvent, PeerId};
+use shoal_p2p::{P2pEvent, P2pEvents, PeerId};
 use shoal_types::NodeId;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn, Instrument};
@@ -39,7 +38,7 @@ pub trait Handler: Send + Sync + 'static {
 pub async fn serve<H: Handler>(
     handler: Arc<H>,
     peers: PeerBook,
-    mut events: mpsc::Receiver<P2pEvent>,
+    mut events: P2pEvents,
     tasks: TaskTracker,
     stop: CancellationToken,
 ) {

@@ -12,10 +12,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
-use shoal_p2p::{start, Addr, P2pConfig, P2pEvent, P2pHandle, PeerId};
+use shoal_p2p::{start, Addr, P2pConfig, P2pEvent, P2pEvents, P2pHandle, PeerId};
 use shoal_types::envelope::fresh_nonce;
 use shoal_types::{keys, Certificate, EnvelopeBody, JobSpec, NodeId, SignedEnvelope};
-use tokio::sync::mpsc;
 
 use super::history::{now_ns, Event, Recorder};
 
@@ -26,18 +25,20 @@ fn rogue(
     authority: ed25519_dalek::VerifyingKey,
     bootstrap: Vec<Addr>,
     listen: &Addr,
-) -> anyhow::Result<(P2pHandle, mpsc::Receiver<P2pEvent>)> {
+) -> anyhow::Result<(P2pHandle, P2pEvents)> {
     let mut c = P2pConfig::new(key.to_bytes(), cert, cluster, authority);
     c.listen = vec![listen.clone()];
     c.bootstrap = bootstrap;
     c.mdns = false;
     c.request_timeout = Duration::from_secs(3);
-    Ok(start(c)?)
+    // The swarm stops when the rogue drops its handle; nothing waits for it.
+    let (handle, events, _task) = start(c, tokio_util::sync::CancellationToken::new())?;
+    Ok((handle, events))
 }
 
 /// Peers that admitted the rogue within `wait`; requests from other peers are
 /// answered with nothing.
-async fn admitted(events: &mut mpsc::Receiver<P2pEvent>, wait: Duration) -> Vec<PeerId> {
+async fn admitted(events: &mut P2pEvents, wait: Duration) -> Vec<PeerId> {
     let mut peers = Vec::new();
     let deadline = tokio::time::Instant::now() + wait;
     while let Ok(Some(ev)) = tokio::time::timeout_at(deadline, events.recv()).await {
