@@ -559,3 +559,52 @@ fn orphans_are_logged_leases_with_neither_a_process_nor_a_result() {
     // A result for an older attempt of the same job does not cover the new one.
     assert_eq!(orphans(&in_log[..1], &[], &[done(1, 3, 0)], &none).len(), 1);
 }
+
+#[test]
+fn the_cut_off_clock_runs_from_when_the_acknowledged_heartbeat_was_sent() {
+    let t0 = Instant::now();
+    let mut l = FakeLedger {
+        queued: 1,
+        ..Default::default()
+    };
+    let mut w = recovered(1, t0, &l);
+    lease_answer(&mut w, vec![leased(1, 10)], t0, &l);
+    let sent = t0 + MS(2_000);
+    w.step(Input::Tick, sent, &l);
+    // The answer took 900 ms: the leader vouched as of the send, not the answer.
+    w.step(
+        Input::Heartbeat {
+            sent_at: sent,
+            acked: true,
+        },
+        sent + MS(900),
+        &l,
+    );
+    l.unreachable = true;
+    let a = w.step(Input::Tick, sent + MS(1_000), &l);
+    assert!(a.contains(&Action::Fence(JobId(1))), "{a:?}");
+}
+
+#[test]
+fn a_failed_commit_backs_off_even_when_nothing_else_runs() {
+    let t0 = Instant::now();
+    let l = FakeLedger::default();
+    let mut w = recovered(1, t0, &l);
+    lease_answer(&mut w, vec![leased(1, 10)], t0, &l);
+    // Nothing else runs: the completion is proposed at once.
+    let a = w.step(Input::Finished(vec![done(1, 10, 2_000)]), t0, &l);
+    assert_eq!(commit_of(&a), Some(vec![JobId(1)]));
+    w.step(
+        Input::Proposed {
+            commit: Some((vec![done(1, 10, 2_000)], false)),
+            leased: vec![],
+            asked_at: t0,
+        },
+        t0,
+        &l,
+    );
+    // Not again at every wake-up until COMMIT_RETRY has passed.
+    assert_eq!(commit_of(&w.step(Input::Applied, t0 + MS(100), &l)), None);
+    let a = w.step(Input::Timer, t0 + COMMIT_RETRY, &l);
+    assert_eq!(commit_of(&a), Some(vec![JobId(1)]));
+}
