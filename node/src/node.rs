@@ -53,6 +53,9 @@ pub async fn run(opts: NodeOptions) -> Result<(), FatalError> {
     Ok(())
 }
 
+/// How long stopping waits for the node's tasks before it shuts raft down under them.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// A started node: handles to its parts, and [`RunningNode::stop`].
 pub struct RunningNode {
     pub identity: Arc<Identity>,
@@ -77,10 +80,20 @@ impl RunningNode {
             info!("shutting down");
             self.stop.cancel();
             self.tasks.close();
-            self.tasks.wait().await;
+            // The loops end at the signal; a task may still wait on raft (a write
+            // that cannot commit without a quorum, forwarded by a peer), so after a
+            // grace raft goes down first, which fails those waits, and then every
+            // task is awaited.
+            if tokio::time::timeout(STOP_GRACE, self.tasks.wait()).await.is_err() {
+                warn!(
+                    left = self.tasks.len(),
+                    "tasks still waiting on raft; shutting raft down first"
+                );
+            }
             if let Err(e) = self.raft.shutdown().await {
                 warn!(error = %e, "raft did not shut down cleanly");
             }
+            self.tasks.wait().await;
             let _ = std::fs::remove_file(self.home.socket());
             info!("stopped");
         }
