@@ -84,7 +84,10 @@ impl RunningNode {
             // that cannot commit without a quorum, forwarded by a peer), so after a
             // grace raft goes down first, which fails those waits, and then every
             // task is awaited.
-            if tokio::time::timeout(STOP_GRACE, self.tasks.wait()).await.is_err() {
+            if tokio::time::timeout(STOP_GRACE, self.tasks.wait())
+                .await
+                .is_err()
+            {
                 warn!(
                     left = self.tasks.len(),
                     "tasks still waiting on raft; shutting raft down first"
