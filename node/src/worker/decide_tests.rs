@@ -135,6 +135,43 @@ fn lease_answer(
     )
 }
 
+/// The answer to a heartbeat sent at `sent`, arriving at `at`.
+fn beat(
+    w: &mut WorkerState,
+    sent: Instant,
+    acked: bool,
+    at: Instant,
+    l: &FakeLedger,
+) -> Vec<Action> {
+    w.step(
+        Input::Heartbeat {
+            sent_at: sent,
+            acked,
+        },
+        at,
+        l,
+    )
+}
+
+/// The answer to a proposal that carried `batch` (and no lease), arriving at `at`.
+fn committed(
+    w: &mut WorkerState,
+    batch: Vec<Completion>,
+    ok: bool,
+    at: Instant,
+    l: &FakeLedger,
+) -> Vec<Action> {
+    w.step(
+        Input::Proposed {
+            commit: Some((batch, ok)),
+            leased: vec![],
+            asked_at: at,
+        },
+        at,
+        l,
+    )
+}
+
 #[test]
 fn nothing_is_leased_before_the_previous_run_is_settled() {
     let t0 = Instant::now();
@@ -154,27 +191,11 @@ fn nothing_is_leased_before_the_previous_run_is_settled() {
     assert_eq!(commit_of(&a), Some(vec![JobId(1)]));
     assert_eq!(lease_of(&a), None);
     // The commit failed: still no requeue, no lease; retried at the next round.
-    let a = w.step(
-        Input::Proposed {
-            commit: Some((vec![done(1, 1, 5)], false)),
-            leased: vec![],
-            asked_at: t0,
-        },
-        t0,
-        &l,
-    );
+    let a = committed(&mut w, vec![done(1, 1, 5)], false, t0, &l);
     assert!(a.is_empty(), "{a:?}");
     let a = w.step(Input::Applied, t0 + MS(10), &l);
     assert_eq!(commit_of(&a), Some(vec![JobId(1)]));
-    let a = w.step(
-        Input::Proposed {
-            commit: Some((vec![done(1, 1, 5)], true)),
-            leased: vec![],
-            asked_at: t0,
-        },
-        t0 + MS(20),
-        &l,
-    );
+    let a = committed(&mut w, vec![done(1, 1, 5)], true, t0 + MS(20), &l);
     assert!(a.contains(&Action::RequeuePreviousRun), "{a:?}");
     assert!(!a.iter().any(|x| matches!(x, Action::Propose { .. })));
     let a = w.step(Input::Recovered { ok: true }, t0 + MS(30), &l);
@@ -257,14 +278,7 @@ fn an_acknowledged_heartbeat_renews_and_an_unanswered_one_does_not() {
             sent_at: t0 + MS(250)
         }]
     );
-    let a = w.step(
-        Input::Heartbeat {
-            sent_at: t0 + MS(250),
-            acked: false,
-        },
-        t0 + MS(300),
-        &l,
-    );
+    let a = beat(&mut w, t0 + MS(250), false, t0 + MS(300), &l);
     assert!(a.is_empty(), "no renewal without an acknowledgement: {a:?}");
     // The next heartbeat waits heartbeat_every (1 s) after the last one sent.
     assert!(w.step(Input::Tick, t0 + MS(1_249), &l).is_empty());
@@ -275,14 +289,7 @@ fn an_acknowledged_heartbeat_renews_and_an_unanswered_one_does_not() {
             sent_at: t0 + MS(1_250)
         }]
     );
-    let a = w.step(
-        Input::Heartbeat {
-            sent_at: t0 + MS(1_250),
-            acked: true,
-        },
-        t0 + MS(1_300),
-        &l,
-    );
+    let a = beat(&mut w, t0 + MS(1_250), true, t0 + MS(1_300), &l);
     assert_eq!(a.first(), Some(&Action::Renew(vec![JobId(1)])));
 }
 
@@ -366,14 +373,7 @@ fn a_stale_backlog_is_dropped_before_a_fresh_heartbeat_can_vouch_for_it() {
         sent_at: t0 + MS(10_000)
     }));
     // The heartbeat's acknowledgement then starts nothing of the old backlog.
-    let a = w.step(
-        Input::Heartbeat {
-            sent_at: t0 + MS(10_000),
-            acked: true,
-        },
-        t0 + MS(10_010),
-        &l,
-    );
+    let a = beat(&mut w, t0 + MS(10_000), true, t0 + MS(10_010), &l);
     assert!(launches(&a).is_empty());
 }
 
@@ -413,25 +413,15 @@ fn completions_are_saved_before_they_are_proposed_and_batched_by_the_linger() {
     assert_eq!(commit_of(&a), Some(vec![JobId(1)]));
     // A failed commit is retried after COMMIT_RETRY, not at every wake-up.
     let now = t0 + COMMIT_LINGER;
-    w.step(
-        Input::Proposed {
-            commit: Some((vec![done(1, 11, 2_000)], false)),
-            leased: vec![],
-            asked_at: now,
-        },
-        now,
-        &l,
-    );
+    committed(&mut w, vec![done(1, 11, 2_000)], false, now, &l);
     assert_eq!(w.wake_at(), Some(now + COMMIT_RETRY));
     assert_eq!(commit_of(&w.step(Input::Applied, now + MS(10), &l)), None);
     let a = w.step(Input::Timer, now + COMMIT_RETRY, &l);
     assert_eq!(commit_of(&a), Some(vec![JobId(1)]));
-    let a = w.step(
-        Input::Proposed {
-            commit: Some((vec![done(1, 11, 2_000)], true)),
-            leased: vec![],
-            asked_at: now,
-        },
+    let a = committed(
+        &mut w,
+        vec![done(1, 11, 2_000)],
+        true,
         now + COMMIT_RETRY,
         &l,
     );
@@ -572,14 +562,7 @@ fn the_cut_off_clock_runs_from_when_the_acknowledged_heartbeat_was_sent() {
     let sent = t0 + MS(2_000);
     w.step(Input::Tick, sent, &l);
     // The answer took 900 ms: the leader vouched as of the send, not the answer.
-    w.step(
-        Input::Heartbeat {
-            sent_at: sent,
-            acked: true,
-        },
-        sent + MS(900),
-        &l,
-    );
+    beat(&mut w, sent, true, sent + MS(900), &l);
     l.unreachable = true;
     let a = w.step(Input::Tick, sent + MS(1_000), &l);
     assert!(a.contains(&Action::Fence(JobId(1))), "{a:?}");
@@ -594,15 +577,7 @@ fn a_failed_commit_backs_off_even_when_nothing_else_runs() {
     // Nothing else runs: the completion is proposed at once.
     let a = w.step(Input::Finished(vec![done(1, 10, 2_000)]), t0, &l);
     assert_eq!(commit_of(&a), Some(vec![JobId(1)]));
-    w.step(
-        Input::Proposed {
-            commit: Some((vec![done(1, 10, 2_000)], false)),
-            leased: vec![],
-            asked_at: t0,
-        },
-        t0,
-        &l,
-    );
+    committed(&mut w, vec![done(1, 10, 2_000)], false, t0, &l);
     // Not again at every wake-up until COMMIT_RETRY has passed.
     assert_eq!(commit_of(&w.step(Input::Applied, t0 + MS(100), &l)), None);
     let a = w.step(Input::Timer, t0 + COMMIT_RETRY, &l);
