@@ -8,7 +8,6 @@
 //! lease, complete or re-queue only its own work.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use openraft::Raft;
 use shoal_home::{Home, Identity};
@@ -24,6 +23,7 @@ use crate::membership::join::JoinDesk;
 use crate::net::message::{self, NetRequest, NetResponse};
 use crate::net::server::Handler;
 use crate::net::{addr, ForwardError, Net};
+use crate::raft::fast_election;
 
 /// Everything answering a peer needs.
 pub struct Dispatch {
@@ -148,21 +148,19 @@ impl Dispatch {
 
     /// Every connection to the leader closed (its process most likely died: a live
     /// but unreachable leader keeps its connections until they time out). Rather than
-    /// wait out the election timeout, a voter stands for election after a short
-    /// random delay (so voters rarely split the vote), unless the leader is back.
+    /// wait out the election timeout, a voter stands for election after a delay set by
+    /// its rank among the voters ([`fast_election::delay`]), unless the leader is back.
     fn leader_gone(&self, node: u64) {
         let m = self.raft.metrics().borrow().clone();
-        let voter = m
-            .membership_config
-            .membership()
-            .voter_ids()
-            .any(|v| v == self.identity.node_id.0);
-        if m.current_leader != Some(node) || !voter {
+        if m.current_leader != Some(node) {
             return;
         }
+        let voters = m.membership_config.membership().voter_ids();
+        let Some(delay) = fast_election::delay(self.identity.node_id.0, node, voters) else {
+            return;
+        };
         let raft = self.raft.clone();
         let peers = self.net.peers.clone();
-        let delay = Duration::from_millis(50 + rand::random::<u64>() % 200);
         self.tasks.spawn(
             async move {
                 tokio::time::sleep(delay).await;
