@@ -8,8 +8,8 @@ use shoal_types::{JobId, JobState};
 const AFTER_HELP: &str = "\
 Exit codes: 0 ok; 1 a job failed or general error; 2 bad command line; 3 unknown job id;
 4 no node (no home, or node not running); 5 request refused; 6 node cannot start (store or
-home unusable); 7 timed out. `submit --wait` exits with the job's own code (128+N if killed
-by signal N).
+home unusable); 7 timed out; 8 node stopped or cannot start: network or raft failure.
+`submit --wait` exits with the job's own code (128+N if killed by signal N).
 
 Environment: SHOAL_HOME (default ~/.shoal), SHOAL_LOG (log filter, e.g. debug); for `node`:
 SHOAL_LISTEN, SHOAL_BOOTSTRAP (comma-separated multiaddrs), SHOAL_BUNDLE.";

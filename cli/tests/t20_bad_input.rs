@@ -172,3 +172,13 @@ fn an_unusable_database_path_is_reported_and_left_alone() {
     assert!(stderr(&out).contains("db"), "{}", stderr(&out));
     assert_eq!(std::fs::read(&db).unwrap(), b"not a database");
 }
+
+#[test]
+fn a_network_failure_exits_8_not_6() {
+    // 192.0.2.1 (TEST-NET-1) is on no interface: neither it nor its free-port fallback
+    // can be bound. The store and home are fine, so this is not exit 6.
+    let n = TestNode::new(1);
+    let out = n.shoal(&["node", "--no-mdns", "--listen", "/ip4/192.0.2.1/tcp/7420"]);
+    assert_eq!(code(&out), 8, "{}", stderr(&out));
+    assert!(stderr(&out).contains("network"), "{}", stderr(&out));
+}

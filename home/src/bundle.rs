@@ -36,7 +36,9 @@ impl Bundle {
             "# Shoal cluster bundle: copy to a host to let it join this cluster.\n\
              # It holds the cluster authority's secret key (simple mode): keep it private.\n",
         );
-        s.push_str(&toml::to_string_pretty(self).unwrap_or_default());
+        // Strings, optional strings and a list of strings: TOML encoding cannot fail
+        // (a `None` field is left out).
+        s.push_str(&toml::to_string_pretty(self).expect("a bundle always encodes as TOML"));
         s
     }
 }

@@ -142,8 +142,10 @@ impl NodeConfig {
         })
     }
 
-    pub fn to_toml(&self) -> String {
-        toml::to_string_pretty(self).unwrap_or_default()
+    /// The file's text. Fails for a value TOML cannot hold: an integer over `i64::MAX`
+    /// (the `u64` fields can be set so by a caller; a loaded file cannot hold one).
+    pub fn to_toml(&self) -> Result<String, toml::ser::Error> {
+        toml::to_string_pretty(self)
     }
 
     pub fn with_overrides(mut self, o: &Overrides) -> NodeConfig {
@@ -238,13 +240,20 @@ mod tests {
     #[test]
     fn round_trips_and_fills_defaults() {
         let c = NodeConfig::new("c".into(), "ab".into(), true);
-        let back: NodeConfig = toml::from_str(&c.to_toml()).unwrap();
+        let back: NodeConfig = toml::from_str(&c.to_toml().unwrap()).unwrap();
         assert_eq!(back.lease_ms, 6_000);
         assert_eq!(back.listen, vec!["/ip4/0.0.0.0/tcp/7420".to_string()]);
         let minimal: NodeConfig =
             toml::from_str("cluster_id = \"x\"\nauthority_public_key = \"y\"\n").unwrap();
         assert_eq!(minimal.kill_grace_ms, 5_000);
         assert!(!minimal.genesis);
+    }
+
+    #[test]
+    fn a_value_toml_cannot_hold_is_an_error_not_an_empty_file() {
+        let mut c = NodeConfig::new("c".into(), "ab".into(), true);
+        c.lease_ms = u64::MAX;
+        assert!(c.to_toml().is_err());
     }
 
     #[test]

@@ -117,10 +117,16 @@ fn build(
             0o600,
         )
         .map_err(|e| io(&staging.node_key(), e))?;
-        let cert_json = serde_json::to_string_pretty(&cert).unwrap_or_default();
+        // A certificate is four strings and an integer: JSON encoding cannot fail.
+        let cert_json =
+            serde_json::to_string_pretty(&cert).expect("a certificate always encodes as JSON");
         write_new(&staging.certificate(), cert_json.as_bytes(), 0o644)
             .map_err(|e| io(&staging.certificate(), e))?;
-        write_new(&staging.config(), config.to_toml().as_bytes(), 0o644)
+        let config_toml = config.to_toml().map_err(|e| HomeError::Config {
+            path: home.config(),
+            detail: e.to_string(),
+        })?;
+        write_new(&staging.config(), config_toml.as_bytes(), 0o644)
             .map_err(|e| io(&staging.config(), e))?;
         write_new(&staging.bundle(), bundle.to_toml().as_bytes(), 0o600)
             .map_err(|e| io(&staging.bundle(), e))?;

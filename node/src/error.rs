@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use shoal_types::api::ErrorCode;
-use shoal_types::JobId;
+use shoal_types::{exit_code, JobId};
 
 /// Conditions under which the node cannot start or must stop.
 #[derive(Debug, thiserror::Error)]
@@ -17,8 +17,28 @@ pub enum FatalError {
     Raft(String),
     #[error("network: {0}")]
     Network(String),
+    /// The API socket lives in the home directory: failing to create it means the
+    /// home is unusable (unwritable, or a path too long for a Unix socket).
     #[error("cannot serve the API on {path}: {detail}")]
     Api { path: PathBuf, detail: String },
+}
+
+impl FatalError {
+    /// The code `shoal-node` exits with (documented in [`shoal_types::exit_code`] and
+    /// `shoal --help`): [`exit_code::STORE`] only for an unusable store or home.
+    pub fn exit_code(&self) -> i32 {
+        use shoal_home::HomeError;
+        match self {
+            FatalError::Home(HomeError::NoHome { .. }) => exit_code::NO_NODE,
+            FatalError::Home(HomeError::HomeExists { .. }) => exit_code::FAILURE,
+            FatalError::Home(
+                HomeError::HomeIo { .. } | HomeError::Config { .. } | HomeError::Identity { .. },
+            )
+            | FatalError::Store(_)
+            | FatalError::Api { .. } => exit_code::STORE,
+            FatalError::Raft(_) | FatalError::Network(_) => exit_code::NETWORK,
+        }
+    }
 }
 
 /// One API request failed; the node goes on.

@@ -90,8 +90,9 @@ impl Actor {
             gate,
             events,
             topic,
+            // A certificate is four strings and an integer: JSON encoding cannot fail.
             hello_payload: serde_json::to_vec(&config.certificate)
-                .expect("a certificate serializes to JSON"),
+                .expect("a certificate always encodes as JSON"),
             bootstrap: config.bootstrap.clone(),
             advertise: config.advertise.clone(),
             request_timeout: config.request_timeout,

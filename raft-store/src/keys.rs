@@ -29,7 +29,7 @@ pub fn queue_key(priority: i32, id: JobId) -> [u8; 12] {
     k
 }
 
-/// `by_state`: state code, then job id.
+/// `by_state`: state code ([`JobState::code`], pinned by a test in `types`), then job id.
 pub fn by_state_key(state: JobState, id: JobId) -> [u8; 9] {
     let mut k = [0u8; 9];
     k[0] = state.code();

@@ -23,6 +23,8 @@ use std::io::{BufRead, Write};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
 use shoal_types::{AttemptOutcome, FailReason};
 
 use crate::output::{Pump, Sink};
@@ -166,7 +168,7 @@ fn run(
     let pump = match pump {
         Ok(p) => p,
         Err(e) => {
-            unsafe { libc::kill(-pid, libc::SIGKILL) };
+            signal_group(pid, Signal::SIGKILL);
             reap(pid);
             return finished(failed(format!("cannot collect the job's output: {e}")));
         }
@@ -178,7 +180,7 @@ fn run(
         let _ = waiter.send(reap(pid));
     });
     if let Err(e) = reaper {
-        unsafe { libc::kill(-pid, libc::SIGKILL) };
+        signal_group(pid, Signal::SIGKILL);
         reap(pid);
         return finished(failed(format!("cannot wait for the job: {e}")));
     }
@@ -229,7 +231,7 @@ fn run(
                 max_rss_kb,
             }) => {
                 // Leftovers in the group (background children) go with the job.
-                unsafe { libc::kill(-pid, libc::SIGKILL) };
+                signal_group(pid, Signal::SIGKILL);
                 let summaries = pump.finish(OUTPUT_DRAIN);
                 if summaries.is_none() {
                     eprintln!("shoal-supervisor: a process outside the job's group holds its output open; later output is dropped");
@@ -273,7 +275,7 @@ fn run(
                 let now = Instant::now();
                 if let Some(k) = kill_at {
                     if now >= k {
-                        unsafe { libc::kill(-pid, libc::SIGKILL) };
+                        signal_group(pid, Signal::SIGKILL);
                         // Nothing left to escalate to; wait for the reaper.
                         kill_at = Some(now + Duration::from_secs(3600));
                     }
@@ -295,16 +297,22 @@ fn run(
     }
 }
 
+/// `signal` to every process in the job's group (the job leads it, so its pid is the
+/// group id). A group that is gone already (ESRCH) has nothing left to signal.
+fn signal_group(pid: i32, signal: Signal) {
+    let _ = killpg(Pid::from_raw(pid), signal);
+}
+
 /// SIGKILL to the whole group now; nothing left to escalate to.
 fn fence(pid: i32, kill_at: &mut Option<Instant>) {
-    unsafe { libc::kill(-pid, libc::SIGKILL) };
+    signal_group(pid, Signal::SIGKILL);
     *kill_at = Some(Instant::now() + Duration::from_secs(3600));
 }
 
 /// SIGTERM to the whole group now, SIGKILL after `grace` (once).
 fn start_kill(pid: i32, kill_at: &mut Option<Instant>, grace: Duration) {
     if kill_at.is_none() {
-        unsafe { libc::kill(-pid, libc::SIGTERM) };
+        signal_group(pid, Signal::SIGTERM);
         *kill_at = Some(Instant::now() + grace);
     }
 }
@@ -312,9 +320,11 @@ fn start_kill(pid: i32, kill_at: &mut Option<Instant>, grace: Duration) {
 /// Blocks until the job's main process exits; returns its status and resource use.
 fn reap(pid: i32) -> Event {
     let mut status = 0;
-    // SAFETY: rusage is plain data; wait4 fills it.
+    // SAFETY: rusage is plain integers, for which all-zero bytes are a valid value.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     loop {
+        // SAFETY: `status` and `usage` are valid for writes for the whole call; wait4
+        // touches nothing else. (nix has no wait4 that returns the rusage.)
         let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
         if r == pid {
             break;

@@ -98,9 +98,11 @@ pub fn spawn(argv: &[String], cwd: &str, env: &[(String, String)]) -> std::io::R
 
     // Block every signal while the child shares our memory: no handler of ours may
     // run on its stack. The child sets its own mask before exec.
-    // SAFETY: plain signal-mask calls on local, initialised sets.
+    // SAFETY: sigset_t is plain data; all-zero bytes are a valid (empty) set.
     let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
     let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: plain signal-mask calls on local, initialised sets.
     unsafe {
         libc::sigfillset(&mut all);
         libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);

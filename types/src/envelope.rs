@@ -47,7 +47,8 @@ impl SignedEnvelope {
 
     /// Serializes and signs `body` with the submitting node's key.
     pub fn sign(body: &EnvelopeBody, key: &SigningKey) -> SignedEnvelope {
-        let body = serde_json::to_string(body).unwrap_or_default();
+        // Strings, integers, vectors and plain enums, no maps: JSON encoding cannot fail.
+        let body = serde_json::to_string(body).expect("an envelope body always encodes as JSON");
         let signature = hex::encode(key.sign(&signed_bytes(&body)).to_bytes());
         SignedEnvelope { body, signature }
     }

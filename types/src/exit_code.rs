@@ -17,3 +17,6 @@ pub const REFUSED: i32 = 5;
 pub const STORE: i32 = 6;
 /// `wait` or `submit --wait` ran past `--timeout`.
 pub const TIMEOUT: i32 = 7;
+/// The node stopped or could not start because of its network (no listen address could
+/// be bound, the swarm failed) or of raft (it could not start or initialize).
+pub const NETWORK: i32 = 8;

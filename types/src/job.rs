@@ -170,18 +170,22 @@ pub fn valid_env_key(k: &str) -> bool {
 /// Only `Queued`, `Running` and the terminal states are produced today; `Pending`
 /// (dependencies, not-before), `Leased` (assigned, not yet started), `Held` and
 /// `Expired` are reserved so the encoding does not change when they arrive.
+///
+/// The discriminants are [`JobState::code`], the first byte of raft-store's `by_state`
+/// keys on disk: never renumber or reuse one (a test pins them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[repr(u8)]
 pub enum JobState {
-    Pending,
-    Queued,
-    Leased,
-    Running,
-    Succeeded,
-    Failed,
-    Cancelled,
-    Expired,
-    Held,
+    Pending = 0,
+    Queued = 1,
+    Leased = 2,
+    Running = 3,
+    Succeeded = 4,
+    Failed = 5,
+    Cancelled = 6,
+    Expired = 7,
+    Held = 8,
 }
 
 impl JobState {
@@ -451,6 +455,27 @@ mod tests {
         assert!(!JobState::Queued.is_terminal());
         let codes: std::collections::HashSet<u8> = JobState::ALL.iter().map(|s| s.code()).collect();
         assert_eq!(codes.len(), JobState::ALL.len());
+    }
+
+    /// The codes are on disk (raft-store's `by_state` keys): a reordered or renumbered
+    /// variant would misfile every stored job, so each one is pinned here.
+    #[test]
+    fn state_codes_are_pinned() {
+        // Exhaustive: a new state does not compile until its code is pinned here.
+        let pinned = |state: JobState| match state {
+            JobState::Pending => 0,
+            JobState::Queued => 1,
+            JobState::Leased => 2,
+            JobState::Running => 3,
+            JobState::Succeeded => 4,
+            JobState::Failed => 5,
+            JobState::Cancelled => 6,
+            JobState::Expired => 7,
+            JobState::Held => 8,
+        };
+        for state in JobState::ALL {
+            assert_eq!(state.code(), pinned(state), "{state}");
+        }
     }
 
     #[test]

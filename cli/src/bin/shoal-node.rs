@@ -6,9 +6,9 @@ use std::process::ExitCode;
 
 use shoal_cli::args::{Command, NodeArgs};
 use shoal_cli::entry;
-use shoal_home::{Home, HomeError};
+use shoal_home::Home;
 use shoal_node::worker::launch::SupervisorCommand;
-use shoal_node::{FatalError, NodeOptions, Overrides};
+use shoal_node::{NodeOptions, Overrides};
 use shoal_types::exit_code;
 
 fn main() -> ExitCode {
@@ -58,15 +58,7 @@ async fn run(home: Home, args: NodeArgs) -> i32 {
         Ok(()) => exit_code::OK,
         Err(e) => {
             eprintln!("shoal: {e}");
-            exit_code_of(&e)
+            e.exit_code()
         }
-    }
-}
-
-fn exit_code_of(e: &FatalError) -> i32 {
-    match e {
-        FatalError::Home(HomeError::NoHome { .. }) => exit_code::NO_NODE,
-        FatalError::Home(HomeError::HomeExists { .. }) => exit_code::FAILURE,
-        _ => exit_code::STORE,
     }
 }

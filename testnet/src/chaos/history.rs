@@ -88,7 +88,9 @@ impl Recorder {
     }
 
     pub fn record(&self, e: &Event) {
-        let mut line = serde_json::to_vec(e).unwrap_or_default();
+        // Struct variants of strings and numbers (a non-finite f64 becomes null): JSON
+        // encoding cannot fail.
+        let mut line = serde_json::to_vec(e).expect("a history event always encodes as JSON");
         line.push(b'\n');
         if let Ok(mut f) = self.file.lock() {
             let _ = f.write_all(&line);
