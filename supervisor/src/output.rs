@@ -16,6 +16,8 @@ use std::time::Duration;
 
 use shoal_types::OutputSummary;
 
+use crate::threads::Threads;
+
 /// One output file, opened when the first byte arrives.
 pub struct Sink {
     path: PathBuf,
@@ -110,9 +112,9 @@ pub struct Pump {
 }
 
 impl Pump {
-    pub fn start(streams: Vec<(OwnedFd, Sink)>) -> std::io::Result<Pump> {
+    pub fn start(threads: &Threads, streams: Vec<(OwnedFd, Sink)>) -> std::io::Result<Pump> {
         let (tx, done) = mpsc::channel();
-        crate::threads::spawn("output", move || {
+        threads.spawn("output", move || {
             let _ = tx.send(drain(streams));
         })?;
         Ok(Pump { done })
@@ -190,10 +192,13 @@ mod tests {
             .unwrap();
         let out = OwnedFd::from(child.stdout.take().unwrap());
         let err = OwnedFd::from(child.stderr.take().unwrap());
-        let pump = Pump::start(vec![
-            (out, Sink::new(dir.join("j/1.stdout"))),
-            (err, Sink::new(dir.join("j/1.stderr"))),
-        ])
+        let pump = Pump::start(
+            &Threads::new(),
+            vec![
+                (out, Sink::new(dir.join("j/1.stdout"))),
+                (err, Sink::new(dir.join("j/1.stderr"))),
+            ],
+        )
         .unwrap();
         child.wait().unwrap();
         pump.finish(Duration::from_secs(10)).is_some()

@@ -29,6 +29,7 @@ use shoal_types::{AttemptOutcome, FailReason};
 
 use crate::output::{Pump, Sink};
 use crate::protocol::{LaunchSpec, Report, FENCE, KILL, RENEW};
+use crate::threads::Threads;
 
 /// How long output may keep arriving after the job's group is gone (only a process
 /// that escaped the group can still hold the pipes).
@@ -58,6 +59,7 @@ pub fn main() -> i32 {
 
 /// Runs specs one after another until the node is gone; `emit` prints each report.
 fn serve(rx: &mpsc::Receiver<Event>, tx: &mpsc::Sender<Event>, emit: &mut dyn FnMut(&Report)) {
+    let threads = Threads::new();
     loop {
         let line = match rx.recv() {
             Ok(Event::Line(l)) => l,
@@ -78,7 +80,7 @@ fn serve(rx: &mpsc::Receiver<Event>, tx: &mpsc::Sender<Event>, emit: &mut dyn Fn
                 continue;
             }
         };
-        let (outcome, node_gone) = run(&spec, rx, tx, emit);
+        let (outcome, node_gone) = run(&spec, &threads, rx, tx, emit);
         emit(&outcome);
         if node_gone {
             return;
@@ -121,6 +123,7 @@ fn report(r: &Report) {
 /// (the pipe closed), after which no further spec can arrive.
 fn run(
     spec: &LaunchSpec,
+    threads: &Threads,
     rx: &mpsc::Receiver<Event>,
     tx: &mpsc::Sender<Event>,
     emit: &mut dyn FnMut(&Report),
@@ -161,10 +164,13 @@ fn run(
         }
     };
     let pid = job.pid;
-    let pump = Pump::start(vec![
-        (job.stdout, Sink::new(&spec.stdout_path)),
-        (job.stderr, Sink::new(&spec.stderr_path)),
-    ]);
+    let pump = Pump::start(
+        threads,
+        vec![
+            (job.stdout, Sink::new(&spec.stdout_path)),
+            (job.stderr, Sink::new(&spec.stderr_path)),
+        ],
+    );
     let pump = match pump {
         Ok(p) => p,
         Err(e) => {
@@ -176,7 +182,7 @@ fn run(
     emit(&Report::Started { pid });
 
     let waiter = tx.clone();
-    let reaper = crate::threads::spawn("reaper", move || {
+    let reaper = threads.spawn("reaper", move || {
         let _ = waiter.send(reap(pid));
     });
     if let Err(e) = reaper {
@@ -434,7 +440,7 @@ mod tests {
         };
         let late = crate::protocol::monotonic_ns() - 5_000_000_000;
         let (tx, rx) = mpsc::channel();
-        match run(&spec(Some(late)), &rx, &tx, &mut |_| {}).0 {
+        match run(&spec(Some(late)), &Threads::new(), &rx, &tx, &mut |_| {}).0 {
             Report::Finished {
                 outcome,
                 lease_lapsed,
