@@ -219,7 +219,7 @@ impl NodeConfig {
             ("bootstrap", &self.bootstrap),
         ] {
             for a in addrs {
-                if let Err(e) = a.parse::<shoal_p2p::Addr>() {
+                if let Err(e) = a.parse::<multiaddr::Multiaddr>() {
                     return bad(format!(
                         "{what} address {a:?} is not a multiaddr like /ip4/10.0.0.5/tcp/{DEFAULT_PORT}: {e}"
                     ));

@@ -141,9 +141,7 @@ fn build(
         home: home.root().to_path_buf(),
         cluster_id,
         node_id: NodeId::from_public_key(node_key.verifying_key().as_bytes()),
-        peer_id: shoal_p2p::peer_id_of(node_key.to_bytes())
-            .map(|p| p.to_string())
-            .unwrap_or_default(),
+        peer_id: shoal_types::keys::peer_id_of(&node_key.verifying_key()),
         bundle: home.bundle(),
     })
 }

@@ -30,7 +30,7 @@ use tracing::{debug, info, warn};
 use crate::behaviour::{Behaviour, BehaviourEvent};
 use crate::config::P2pConfig;
 use crate::gate::Gate;
-use crate::handle::{Command, EventSender, NotSent, P2pEvent};
+use crate::handle::{AddrQuestion, Command, EventSender, NotSent, P2pEvent};
 use crate::parking::{Parking, LIMITS};
 use crate::P2pError;
 
@@ -66,6 +66,10 @@ pub(crate) struct Actor {
     pub hello_timeout: Duration,
     /// Open listeners, closed on stop.
     listeners: HashSet<ListenerId>,
+    /// Listeners that have reported an address (a port 0 is resolved only then).
+    reported: HashSet<ListenerId>,
+    /// Address questions asked before every listener reported; answered when they have.
+    awaiting_listen: Vec<(AddrQuestion, oneshot::Sender<Vec<Multiaddr>>)>,
     outbound: HashMap<OutboundRequestId, Reply>,
     /// Where peers listen (from the node, mDNS and bootstrap dials); used to dial them.
     addresses: HashMap<PeerId, Vec<Multiaddr>>,
@@ -98,6 +102,8 @@ impl Actor {
             request_timeout: config.request_timeout,
             hello_timeout: config.hello_timeout,
             listeners: listeners.into_iter().collect(),
+            reported: HashSet::new(),
+            awaiting_listen: Vec::new(),
             outbound: HashMap::new(),
             addresses: HashMap::new(),
             bootstrap_peers: HashMap::new(),
@@ -249,13 +255,9 @@ impl Actor {
                     debug!(%addr, error = %e, "dial failed");
                 }
             }
-            Command::ReachableAddrs(tx) => {
-                let addrs = if self.advertise.is_empty() {
-                    self.swarm.listeners().cloned().collect()
-                } else {
-                    self.advertise.clone()
-                };
-                let _ = tx.send(addrs);
+            Command::Addrs(question, tx) => {
+                self.awaiting_listen.push((question, tx));
+                self.answer_addrs();
             }
             Command::ConnectedPeers(tx) => {
                 let _ = tx.send(self.swarm.connected_peers().copied().collect());
@@ -383,9 +385,32 @@ impl Actor {
         }
     }
 
+    /// Answers the address questions once every open listener has reported its
+    /// address (until then a `/tcp/0` listener's port is unknown).
+    fn answer_addrs(&mut self) {
+        if self.awaiting_listen.is_empty() || !self.listeners.is_subset(&self.reported) {
+            return;
+        }
+        let listening: Vec<Multiaddr> = self.swarm.listeners().cloned().collect();
+        for (question, tx) in self.awaiting_listen.drain(..) {
+            let addrs = match question {
+                AddrQuestion::Reachable if !self.advertise.is_empty() => self.advertise.clone(),
+                _ => listening.clone(),
+            };
+            let _ = tx.send(addrs);
+        }
+    }
+
     fn swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
-            SwarmEvent::NewListenAddr { address, .. } => info!(%address, "listening"),
+            SwarmEvent::NewListenAddr {
+                listener_id,
+                address,
+            } => {
+                info!(%address, "listening");
+                self.reported.insert(listener_id);
+                self.answer_addrs();
+            }
             SwarmEvent::ListenerClosed {
                 listener_id,
                 reason,
@@ -393,6 +418,8 @@ impl Actor {
             } => {
                 warn!(?reason, "a listener closed");
                 self.listeners.remove(&listener_id);
+                self.reported.remove(&listener_id);
+                self.answer_addrs();
             }
             SwarmEvent::ConnectionEstablished {
                 peer_id,

@@ -124,6 +124,15 @@ impl EventSender {
     }
 }
 
+/// Which of this node's addresses a caller asks for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum AddrQuestion {
+    /// Where it listens.
+    Listen,
+    /// What other nodes should dial: `advertise`, or else where it listens.
+    Reachable,
+}
+
 pub(crate) enum Command {
     Request {
         peer: PeerId,
@@ -133,7 +142,7 @@ pub(crate) enum Command {
     Publish(Vec<u8>),
     AddAddresses(PeerId, Vec<Multiaddr>),
     Dial(Multiaddr),
-    ReachableAddrs(oneshot::Sender<Vec<Multiaddr>>),
+    Addrs(AddrQuestion, oneshot::Sender<Vec<Multiaddr>>),
     ConnectedPeers(oneshot::Sender<Vec<PeerId>>),
 }
 
@@ -192,10 +201,21 @@ impl P2pHandle {
     }
 
     /// The addresses other nodes should dial: the configured `advertise` list, or
-    /// else what this node listens on now.
+    /// else what this node listens on now. Waits until every listener has its
+    /// address (a port 0 resolved to the real one).
     pub async fn reachable_addrs(&self) -> Result<Vec<Multiaddr>, P2pError> {
+        self.addrs(AddrQuestion::Reachable).await
+    }
+
+    /// Where this node listens (interfaces and real ports), once every listener has
+    /// its address.
+    pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>, P2pError> {
+        self.addrs(AddrQuestion::Listen).await
+    }
+
+    async fn addrs(&self, question: AddrQuestion) -> Result<Vec<Multiaddr>, P2pError> {
         let (tx, rx) = oneshot::channel();
-        self.send(Command::ReachableAddrs(tx)).await?;
+        self.send(Command::Addrs(question, tx)).await?;
         rx.await.map_err(|_| P2pError::Stopped)
     }
 

@@ -31,4 +31,16 @@ mod tests {
         let libp2p_pub = kp.public().try_into_ed25519().unwrap().to_bytes();
         assert_eq!(libp2p_pub, dalek.verifying_key().to_bytes());
     }
+
+    #[test]
+    fn the_types_crate_computes_the_same_peer_id() {
+        for seed in [1u8, 7, 200] {
+            let secret = [seed; 32];
+            let dalek = ed25519_dalek::SigningKey::from_bytes(&secret);
+            assert_eq!(
+                shoal_types::keys::peer_id_of(&dalek.verifying_key()),
+                peer_id_of(secret).unwrap().to_string()
+            );
+        }
+    }
 }

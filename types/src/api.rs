@@ -256,6 +256,9 @@ pub struct ClusterStatus {
     /// The last index in this node's log.
     #[serde(default)]
     pub last_log_index: Option<u64>,
+    /// Where this node listens for other nodes (libp2p addresses, real ports).
+    #[serde(default)]
+    pub listen: Vec<String>,
 }
 
 /// One row of `shoal nodes --json`.

@@ -16,7 +16,7 @@ pub async fn cluster(home: &Home, a: JsonArgs) -> Result<i32, CliError> {
         return Ok(exit_code::OK);
     }
     output::line(&format!(
-        "cluster:      {}\nnode:         {}\nleader:       {}\nvoters:       {}\nlearners:     {}\nterm:         {}\ncommit index: {}\nlast applied: {}",
+        "cluster:      {}\nnode:         {}\nleader:       {}\nvoters:       {}\nlearners:     {}\nterm:         {}\ncommit index: {}\nlast applied: {}\nlistening:    {}",
         c.cluster_id,
         c.node_id,
         c.leader.as_deref().unwrap_or("none"),
@@ -25,6 +25,7 @@ pub async fn cluster(home: &Home, a: JsonArgs) -> Result<i32, CliError> {
         c.term,
         c.commit_index.map(|i| i.to_string()).unwrap_or_else(|| "-".into()),
         c.last_applied.map(|i| i.to_string()).unwrap_or_else(|| "-".into()),
+        if c.listen.is_empty() { "-".into() } else { c.listen.join(", ") },
     ))?;
     Ok(exit_code::OK)
 }

@@ -23,7 +23,15 @@ fn node_name(id: u64) -> String {
 pub async fn cluster(State(s): State<AppState>) -> Json<ClusterStatus> {
     let m = s.raft.metrics().borrow().clone();
     let membership = m.membership_config.membership();
+    // Answered at once after start-up (the listeners report within milliseconds);
+    // the bound keeps a stuck swarm from holding the API.
+    let listen = tokio::time::timeout(Duration::from_secs(2), s.net.p2p.listen_addrs())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
     Json(ClusterStatus {
+        listen: listen.iter().map(ToString::to_string).collect(),
         node_id: s.identity.node_id.to_string(),
         cluster_id: s.identity.cluster_id.clone(),
         leader: m.current_leader.map(node_name),
