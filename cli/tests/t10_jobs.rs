@@ -2,7 +2,8 @@
 
 mod common;
 
-use common::{code, TestNode};
+use common::{code, eventually, TestNode};
+use std::time::Duration;
 
 #[test]
 fn submit_then_logs_prints_the_output() {
@@ -137,12 +138,9 @@ fn cancel_stops_queued_and_running_jobs() {
     let n = TestNode::started(1);
     let running = n.submit(&["--", "sleep", "60"]);
     let queued = n.submit(&["--", "sleep", "60"]);
-    // Wait until the first one runs.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while n.status(running)["state"] != "running" {
-        assert!(std::time::Instant::now() < deadline, "job never started");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    eventually(Duration::from_secs(20), "the first job running", || {
+        n.status(running)["state"] == "running"
+    });
     let out = n.ok(&["cancel", &running.to_string(), &queued.to_string()]);
     assert!(
         out.contains(&format!("{running} cancelled (killing")),
@@ -157,6 +155,12 @@ fn cancel_stops_queued_and_running_jobs() {
         &queued.to_string(),
     ]);
     assert_eq!(code(&w), 1, "wait exits 1 when a job did not succeed");
+    // The job is cancelled when the cancel commits; its attempt's end is recorded
+    // when the supervisor reports the killed process (a moment later).
+    assert_eq!(n.status(running)["state"], "cancelled");
+    eventually(Duration::from_secs(20), "the killed attempt's end", || {
+        !n.status(running)["attempts"][0]["ended_at"].is_null()
+    });
     let s = n.status(running);
     assert_eq!(s["state"], "cancelled");
     assert_eq!(s["attempts"][0]["fail_reason"], "cancelled");

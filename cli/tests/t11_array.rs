@@ -81,7 +81,11 @@ fn cancelling_prefetched_tasks_leaves_none_running_or_open() {
     let ids: Vec<String> = out.lines().map(|l| l.trim().to_string()).collect();
     // Once the first short tasks have finished the worker prefetches; cancel the
     // tail while some of it is leased but not started.
-    std::thread::sleep(std::time::Duration::from_millis(600));
+    common::eventually(
+        std::time::Duration::from_secs(20),
+        "the first tasks done",
+        || std::fs::read_dir(&marks).unwrap().count() >= 3,
+    );
     let mut cancel = vec!["cancel"];
     cancel.extend(ids[10..].iter().map(String::as_str));
     n.ok(&cancel);

@@ -3,9 +3,9 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{marker_processes, TestNode};
+use common::{eventually, marker_processes, TestNode};
 
 #[test]
 fn fifty_acknowledged_jobs_survive_kill_9_and_all_finish() {
@@ -15,18 +15,16 @@ fn fifty_acknowledged_jobs_survive_kill_9_and_all_finish() {
         .map(|i| n.submit(&["--shell", &format!("sleep 0.2; : {marker} {i}")]))
         .collect();
     // Let some start, then crash the node.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while marker_processes(&marker) == 0 {
-        assert!(Instant::now() < deadline, "no job started");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    eventually(Duration::from_secs(20), "a job started", || {
+        marker_processes(&marker) > 0
+    });
     n.kill9();
     // Supervisors notice the node is gone and kill their jobs.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while marker_processes(&marker) > 0 {
-        assert!(Instant::now() < deadline, "jobs outlived their node");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    eventually(
+        Duration::from_secs(10),
+        "the jobs gone with their node",
+        || marker_processes(&marker) == 0,
+    );
 
     n.start();
     let mut args = vec!["wait".to_string(), "--timeout".into(), "120s".into()];

@@ -8,26 +8,20 @@ use shoal_home::{init_genesis, init_join, Home, Overrides};
 use shoal_node::worker::launch::SupervisorCommand;
 use shoal_node::{start, NodeOptions, RunningNode};
 use shoal_raft_store::{Request, Response};
+use shoal_testkit::{listen, wait};
 use shoal_types::api::ReleaseOutcome;
 use shoal_types::{JobId, NodeId};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap()
-}
-
-fn options(home: Home, port: u16, bootstrap: Option<u16>) -> NodeOptions {
+/// A node on `home` listening on a free loopback port, bootstrapping from
+/// `bootstrap` (a node's address read back with [`addr`]).
+fn options(home: Home, bootstrap: Option<&str>) -> NodeOptions {
     NodeOptions {
         home,
         overrides: Overrides {
             // No job is submitted here, so the workers stay idle.
             slots: Some(1),
-            listen: Some(vec![format!("/ip4/127.0.0.1/tcp/{port}")]),
-            bootstrap: bootstrap
-                .map(|p| vec![format!("/ip4/127.0.0.1/tcp/{p}")])
-                .unwrap_or_default(),
+            listen: Some(vec![listen::ANY_LOOPBACK.into()]),
+            bootstrap: bootstrap.map(|a| vec![a.to_string()]).unwrap_or_default(),
             no_mdns: true,
             ..Default::default()
         },
@@ -40,15 +34,21 @@ fn options(home: Home, port: u16, bootstrap: Option<u16>) -> NodeOptions {
     }
 }
 
-async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !check() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not within 30 s: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+async fn eventually(what: &str, check: impl FnMut() -> bool) {
+    wait::eventually_async(Duration::from_secs(30), what, check).await;
+}
+
+/// Where `node` listens (its real port), for others to bootstrap from.
+async fn addr(node: &RunningNode) -> String {
+    let addrs: Vec<String> = node
+        .p2p
+        .listen_addrs()
+        .await
+        .unwrap()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    listen::loopback(&addrs).unwrap_or_else(|| panic!("no loopback address in {addrs:?}"))
 }
 
 fn voters(n: &RunningNode) -> usize {
@@ -77,12 +77,12 @@ fn cluster_homes(dir: &std::path::Path, n: usize) -> Vec<Home> {
 async fn nodes_join_forward_writes_and_act_only_for_themselves() {
     let dir = tempfile::tempdir().unwrap();
     let homes = cluster_homes(dir.path(), 3);
-    let p0 = free_port();
-    let a = start(options(homes[0].clone(), p0, None)).await.unwrap();
-    let b = start(options(homes[1].clone(), free_port(), Some(p0)))
+    let a = start(options(homes[0].clone(), None)).await.unwrap();
+    let a_addr = addr(&a).await;
+    let b = start(options(homes[1].clone(), Some(&a_addr)))
         .await
         .unwrap();
-    let c = start(options(homes[2].clone(), free_port(), Some(p0)))
+    let c = start(options(homes[2].clone(), Some(&a_addr)))
         .await
         .unwrap();
 
@@ -162,8 +162,8 @@ async fn a_node_joining_after_the_log_was_purged_gets_a_snapshot() {
     let text = text.replace("snapshot_after_logs = 50000", "snapshot_after_logs = 100");
     assert!(text.contains("snapshot_after_logs = 100"), "{text}");
     std::fs::write(&toml, text).unwrap();
-    let p0 = free_port();
-    let a = start(options(homes[0].clone(), p0, None)).await.unwrap();
+    let a = start(options(homes[0].clone(), None)).await.unwrap();
+    let a_addr = addr(&a).await;
     eventually("a leader", || {
         a.raft.metrics().borrow().current_leader.is_some()
     })
@@ -194,7 +194,7 @@ async fn a_node_joining_after_the_log_was_purged_gets_a_snapshot() {
     let want = a.view.drained().unwrap();
     assert_eq!(want.len(), 1_300);
 
-    let b = start(options(homes[1].clone(), free_port(), Some(p0)))
+    let b = start(options(homes[1].clone(), Some(&a_addr)))
         .await
         .unwrap();
     eventually("the joiner has the drained set", || {

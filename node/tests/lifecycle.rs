@@ -7,17 +7,11 @@ use shoal_home::{init_genesis, Home, Overrides};
 use shoal_node::worker::launch::SupervisorCommand;
 use shoal_node::{start, NodeOptions};
 use shoal_raft_store::{Request, Response};
+use shoal_testkit::{listen, wait};
 use shoal_types::NodeId;
 
-async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !check() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not within 20 s: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+async fn eventually(what: &str, check: impl FnMut() -> bool) {
+    wait::eventually_async(Duration::from_secs(20), what, check).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -32,7 +26,7 @@ async fn a_stopped_node_leaves_no_task_and_frees_its_port() {
         overrides: Overrides {
             slots: Some(1),
             // Port 0: the node binds a free port, read back below.
-            listen: Some(vec!["/ip4/127.0.0.1/tcp/0".into()]),
+            listen: Some(vec![listen::ANY_LOOPBACK.into()]),
             no_mdns: true,
             ..Default::default()
         },
@@ -44,18 +38,18 @@ async fn a_stopped_node_leaves_no_task_and_frees_its_port() {
         join_bundle: None,
     };
     let node = start(opts).await.unwrap();
-    let port = loop {
-        let addrs = node.p2p.reachable_addrs().await.unwrap();
-        let port = addrs.iter().find_map(|a| {
-            let text = a.to_string();
-            let (_, rest) = text.split_once("/tcp/")?;
-            rest.split('/').next()?.parse::<u16>().ok()
-        });
-        if let Some(p) = port {
-            break p;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    // Answered once the listener has bound its port.
+    let addrs: Vec<String> = node
+        .p2p
+        .listen_addrs()
+        .await
+        .unwrap()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let port = listen::loopback(&addrs)
+        .and_then(|a| listen::tcp_port(&a))
+        .unwrap_or_else(|| panic!("no bound loopback address in {addrs:?}"));
     // Some work through every layer: a leader, a write, the worker leasing.
     let me = node.identity.node_id;
     eventually("the node leads its one-voter cluster", || {

@@ -131,14 +131,14 @@ impl LocalNode {
     /// SIGTERM and wait for the process to exit (a clean stop).
     pub fn terminate(&mut self) {
         if let Some(mut c) = self.child.take() {
-            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            crate::signal::send(c.id() as i32, libc::SIGTERM);
             let _ = c.wait();
         }
     }
 
     pub fn signal(&self, sig: i32) {
         if let Some(pid) = self.pid() {
-            unsafe { libc::kill(pid, sig) };
+            crate::signal::send(pid, sig);
         }
     }
 
@@ -176,8 +176,8 @@ impl LocalNode {
     /// SIGTERM and wait.
     pub fn stop(mut self) {
         if let Some(mut c) = self.child.take() {
-            unsafe { libc::kill(c.id() as i32, libc::SIGCONT) };
-            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            crate::signal::send(c.id() as i32, libc::SIGCONT);
+            crate::signal::send(c.id() as i32, libc::SIGTERM);
             let _ = c.wait();
         }
     }
@@ -187,8 +187,8 @@ impl Drop for LocalNode {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
             // A stopped process would never act on the SIGTERM.
-            unsafe { libc::kill(c.id() as i32, libc::SIGCONT) };
-            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            crate::signal::send(c.id() as i32, libc::SIGCONT);
+            crate::signal::send(c.id() as i32, libc::SIGTERM);
             let _ = c.wait();
         }
     }

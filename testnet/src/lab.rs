@@ -79,7 +79,7 @@ impl LabNode {
         Client::new(self.home.join("shoal.sock"))
     }
     pub fn alive(&self) -> bool {
-        unsafe { libc::kill(self.pid, 0) == 0 }
+        crate::signal::alive(self.pid)
     }
 }
 
@@ -212,7 +212,7 @@ pub fn down(a: DirArgs) -> anyhow::Result<()> {
     let state = load(&a.dir)?;
     for n in &state.nodes {
         if n.alive() {
-            unsafe { libc::kill(n.pid, libc::SIGTERM) };
+            crate::signal::send(n.pid, libc::SIGTERM);
         }
     }
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -220,7 +220,7 @@ pub fn down(a: DirArgs) -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_millis(50));
     }
     for n in state.nodes.iter().filter(|n| n.alive()) {
-        unsafe { libc::kill(n.pid, libc::SIGKILL) };
+        crate::signal::send(n.pid, libc::SIGKILL);
     }
     if let Some(prefix) = &state.netns_prefix {
         Namespaces::remove_prefix(prefix)?;

@@ -8,6 +8,7 @@ mod cmd;
 mod lab;
 mod net;
 mod scenarios;
+mod signal;
 mod stats;
 
 use std::path::PathBuf;

@@ -1,6 +1,7 @@
 //! `shoal-testnet up`, `status` and `down` driven as a user would, with the built
 //! `shoal` binaries next to `shoal-testnet`.
 
+use shoal_testkit::root::needs_root;
 use std::process::Command;
 
 const TESTNET: &str = env!("CARGO_BIN_EXE_shoal-testnet");
@@ -25,8 +26,7 @@ fn up_status_down_on_loopback() {
 /// Network namespaces need root; CI runs as root.
 #[test]
 fn up_status_down_in_namespaces() {
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: --netns needs root");
+    if !needs_root("lab::up_status_down_in_namespaces", "--netns needs root") {
         return;
     }
     up_status_down("--netns");
@@ -122,8 +122,10 @@ fn chaos_smoke_worker_kill_keeps_every_invariant() {
 /// (root only: CI runs as root).
 #[test]
 fn chaos_smoke_partition_leader_in_namespaces() {
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: --netns needs root");
+    if !needs_root(
+        "lab::chaos_smoke_partition_leader_in_namespaces",
+        "--netns needs root",
+    ) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

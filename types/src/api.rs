@@ -259,6 +259,21 @@ pub struct ClusterStatus {
     /// Where this node listens for other nodes (libp2p addresses, real ports).
     #[serde(default)]
     pub listen: Vec<String>,
+    /// This node's counters since it started.
+    #[serde(default)]
+    pub counters: NodeCounters,
+}
+
+/// What happened at this node since it started (`shoal cluster --json`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct NodeCounters {
+    /// Peers whose certificate checked out at hello.
+    pub peers_admitted: u64,
+    /// Peers refused at hello (no, bad or foreign certificate).
+    pub peers_refused: u64,
+    /// This worker's completions the leader refused as stale (its lease had been
+    /// judged lapsed and the job re-queued).
+    pub completions_refused: u64,
 }
 
 /// One row of `shoal nodes --json`.

@@ -39,6 +39,16 @@ pub(crate) fn decode32(s: &str) -> Result<[u8; 32], TypesError> {
     })
 }
 
+/// The libp2p peer id (base58) of an ed25519 public key: the identity multihash
+/// (code 0, length 36) of the key's protobuf encoding (field 1 = key type Ed25519,
+/// field 2 = the 32 key bytes). `shoal-p2p` pins this against libp2p's own.
+pub fn peer_id_of(public: &VerifyingKey) -> String {
+    let mut bytes = Vec::with_capacity(38);
+    bytes.extend_from_slice(&[0x00, 36, 0x08, 0x01, 0x12, 32]);
+    bytes.extend_from_slice(public.as_bytes());
+    bs58::encode(bytes).into_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,14 +62,4 @@ mod tests {
         assert_eq!(v, k.verifying_key());
         assert!(signing_from_hex("abcd").is_err());
     }
-}
-
-/// The libp2p peer id (base58) of an ed25519 public key: the identity multihash
-/// (code 0, length 36) of the key's protobuf encoding (field 1 = key type Ed25519,
-/// field 2 = the 32 key bytes). `shoal-p2p` pins this against libp2p's own.
-pub fn peer_id_of(public: &VerifyingKey) -> String {
-    let mut bytes = Vec::with_capacity(38);
-    bytes.extend_from_slice(&[0x00, 36, 0x08, 0x01, 0x12, 32]);
-    bytes.extend_from_slice(public.as_bytes());
-    bs58::encode(bytes).into_string()
 }

@@ -32,10 +32,11 @@ impl TestNode {
             home,
             child: None,
             slots,
+            // Port 0: the node binds a free port; `addr` reads it back.
             node_args: vec![
                 "--no-mdns".into(),
                 "--listen".into(),
-                "/ip4/127.0.0.1/tcp/0".into(),
+                shoal_testkit::listen::ANY_LOOPBACK.into(),
             ],
             expect_leader: true,
         }
@@ -118,6 +119,28 @@ impl TestNode {
         }
     }
 
+    /// Where this running node listens for other nodes: its loopback address with
+    /// the port it bound, read back from `shoal cluster --json` (the API is up
+    /// before the node is a member, so this works for a node still joining).
+    pub fn addr(&self) -> String {
+        let mut found = None;
+        eventually(Duration::from_secs(30), "the node's listen address", || {
+            let out = self.shoal(&["cluster", "--json"]);
+            found = serde_json::from_slice::<serde_json::Value>(&out.stdout)
+                .ok()
+                .and_then(|v| {
+                    let addrs: Vec<String> = v["listen"]
+                        .as_array()?
+                        .iter()
+                        .filter_map(|a| a.as_str().map(str::to_string))
+                        .collect();
+                    shoal_testkit::listen::loopback(&addrs)
+                });
+            found.is_some()
+        });
+        found.expect("checked above")
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("node.log")).unwrap_or_default()
     }
@@ -137,7 +160,7 @@ impl TestNode {
     /// SIGSTOP or SIGCONT to the node process only.
     pub fn signal(&self, sig: i32) {
         if let Some(pid) = self.pid() {
-            unsafe { libc::kill(pid as i32, sig) };
+            shoal_testkit::process::signal(pid, sig);
         }
     }
 
@@ -151,7 +174,7 @@ impl TestNode {
     /// SIGTERM and wait for a clean exit.
     pub fn stop(&mut self) -> std::process::ExitStatus {
         let mut c = self.child.take().expect("running node");
-        unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+        shoal_testkit::process::signal(c.id(), libc::SIGTERM);
         c.wait().expect("wait node")
     }
 
@@ -188,7 +211,7 @@ impl TestNode {
 impl Drop for TestNode {
     fn drop(&mut self) {
         if let Some(c) = self.child.as_mut() {
-            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            shoal_testkit::process::signal(c.id(), libc::SIGTERM);
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = c.try_wait() {
@@ -220,14 +243,6 @@ pub fn code(o: &Output) -> i32 {
     o.status.code().unwrap_or(-1)
 }
 
-/// A TCP port that was free a moment ago on 127.0.0.1.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
 /// `n` nodes on 127.0.0.1: the first creates the cluster, the others join it with
 /// its bundle and `--bootstrap` to it. Returns once every node is a member.
 pub fn cluster(n: usize, slots: u32) -> Vec<TestNode> {
@@ -237,28 +252,24 @@ pub fn cluster(n: usize, slots: u32) -> Vec<TestNode> {
 /// [`cluster`], with `tweak` applied to every node's shoal.toml before it starts.
 pub fn cluster_with(n: usize, slots: u32, tweak: impl Fn(&Path)) -> Vec<TestNode> {
     let mut nodes = Vec::with_capacity(n);
-    let port0 = free_port();
     let mut first = TestNode::new(slots);
     let out = shoal_in(&first.home, &["init"]);
     assert!(out.status.success(), "init: {}", stderr(&out));
     tweak(&first.home.join("shoal.toml"));
-    first.node_args = vec![
-        "--no-mdns".into(),
-        "--listen".into(),
-        format!("/ip4/127.0.0.1/tcp/{port0}"),
-    ];
     first.start();
+    let via = first.addr();
     let bundle = first.home.join("cluster.bundle");
     nodes.push(first);
     for _ in 1..n {
-        nodes.push(join(&bundle, port0, slots, &tweak));
+        nodes.push(join(&bundle, &via, slots, &tweak));
     }
     nodes
 }
 
-/// A node that joins the cluster of `bundle` through the node at `port0`;
-/// `tweak` may edit its shoal.toml before it starts.
-pub fn join(bundle: &Path, port0: u16, slots: u32, tweak: impl FnOnce(&Path)) -> TestNode {
+/// A node that joins the cluster of `bundle` through the node at `via` (an address
+/// read back with [`TestNode::addr`]); `tweak` may edit its shoal.toml before it
+/// starts.
+pub fn join(bundle: &Path, via: &str, slots: u32, tweak: impl FnOnce(&Path)) -> TestNode {
     let mut node = TestNode::new(slots);
     let out = shoal_in(
         &node.home,
@@ -266,13 +277,8 @@ pub fn join(bundle: &Path, port0: u16, slots: u32, tweak: impl FnOnce(&Path)) ->
     );
     assert!(out.status.success(), "init --join: {}", stderr(&out));
     tweak(&node.home.join("shoal.toml"));
-    node.node_args = vec![
-        "--no-mdns".into(),
-        "--listen".into(),
-        format!("/ip4/127.0.0.1/tcp/{}", free_port()),
-        "--bootstrap".into(),
-        format!("/ip4/127.0.0.1/tcp/{port0}"),
-    ];
+    node.node_args
+        .extend(["--bootstrap".into(), via.to_string()]);
     node.expect_leader = false;
     node.start();
     node
@@ -283,15 +289,7 @@ pub fn cluster_json(node: &TestNode) -> serde_json::Value {
     serde_json::from_str(&node.ok(&["cluster", "--json"])).expect("cluster json")
 }
 
-/// Polls `check` every 50 ms until it returns true; panics with `what` after `limit`.
-pub fn eventually(limit: Duration, what: &str, mut check: impl FnMut() -> bool) -> Duration {
-    let t0 = Instant::now();
-    while !check() {
-        assert!(t0.elapsed() < limit, "not within {limit:?}: {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    t0.elapsed()
-}
+pub use shoal_testkit::wait::eventually;
 
 /// How many processes have `marker` in their command line.
 pub fn marker_processes(marker: &str) -> usize {

@@ -4,10 +4,11 @@
 use axum::extract::State;
 use axum::Json;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use shoal_raft_store::{Request, Response};
-use shoal_types::api::{ClusterStatus, DrainRequest, DrainResponse, NodeStatus};
+use shoal_types::api::{ClusterStatus, DrainRequest, DrainResponse, NodeCounters, NodeStatus};
 use shoal_types::NodeId;
 
 use super::jobs::{parse_body, write};
@@ -30,8 +31,15 @@ pub async fn cluster(State(s): State<AppState>) -> Json<ClusterStatus> {
         .ok()
         .and_then(Result::ok)
         .unwrap_or_default();
+    let gate = s.net.p2p.gate_metrics();
+    let counters = NodeCounters {
+        peers_admitted: gate.admitted.load(Ordering::Relaxed),
+        peers_refused: gate.refused.load(Ordering::Relaxed),
+        completions_refused: s.worker.borrow().completions_refused,
+    };
     Json(ClusterStatus {
         listen: listen.iter().map(ToString::to_string).collect(),
+        counters,
         node_id: s.identity.node_id.to_string(),
         cluster_id: s.identity.cluster_id.clone(),
         leader: m.current_leader.map(node_name),

@@ -247,7 +247,10 @@ impl Worker {
                 }
             }
             Action::Publish { slots, running } => {
-                self.status.send_replace(WorkerStatus { slots, running });
+                self.status.send_modify(|s| {
+                    s.slots = slots;
+                    s.running = running;
+                });
                 None
             }
         }
@@ -295,9 +298,11 @@ impl Worker {
                     stale = stale.len(),
                     "completions committed"
                 );
-                for id in stale {
+                for id in &stale {
                     warn!(job = %id, "completion refused: the lease is no longer ours");
                 }
+                self.status
+                    .send_modify(|s| s.completions_refused += stale.len() as u64);
                 true
             }
             Ok(other) => {

@@ -24,6 +24,7 @@ pub fn cpu_ms(pid: i32) -> anyhow::Result<f64> {
             .with_context(|| format!("{path}: field {} is not a number", i + 3))
     };
     let total = ticks(11)? + ticks(12)?;
+    // SAFETY: sysconf takes a constant and touches no memory of ours.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     anyhow::ensure!(hz > 0, "sysconf(_SC_CLK_TCK) failed");
     Ok(total * 1000.0 / hz as f64)

@@ -82,6 +82,7 @@ impl Disks {
 fn free_bytes(dir: &Path) -> anyhow::Result<u64> {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(dir.as_os_str().as_bytes())?;
+    // SAFETY: statvfs is plain integers, for which all-zero bytes are a valid value.
     let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
     // SAFETY: a valid path and a zeroed struct to fill.
     if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 {

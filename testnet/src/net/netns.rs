@@ -28,7 +28,7 @@ impl Namespaces {
     /// Creates the bridge and `nodes` node namespaces. Needs root.
     pub fn create(nodes: usize) -> anyhow::Result<Namespaces> {
         anyhow::ensure!(
-            unsafe { libc::geteuid() } == 0,
+            super::is_root(),
             "--netns needs root (network namespaces and nftables); use --loopback"
         );
         anyhow::ensure!(nodes <= 150, "--netns supports at most 150 nodes");
