@@ -130,24 +130,41 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, FatalError> {
     config.validate(&home.config())?;
     let identity = Arc::new(Identity::load(&home, &config)?);
     let span = info_span!("node", node = %identity.node_id);
-    start_loaded(opts, home, config, identity)
-        .instrument(span)
-        .await
+    let stop = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    let mut raft = None;
+    let started = start_loaded(opts, home, config, identity, &stop, &tasks, &mut raft)
+        .instrument(span.clone())
+        .await;
+    if started.is_err() {
+        // A start that failed half-way stops what it had started already.
+        stop.cancel();
+        tasks.close();
+        if let Some(raft) = raft {
+            let _ = raft.shutdown().await;
+        }
+        tasks.wait().instrument(span).await;
+    }
+    started
 }
 
+/// Starts every part on `stop` and `tasks`; the raft, once started, is put in
+/// `raft_slot` so that a failure after it can shut it down.
 async fn start_loaded(
     opts: NodeOptions,
     home: Home,
     config: NodeConfig,
     identity: Arc<Identity>,
+    stop: &CancellationToken,
+    tasks: &TaskTracker,
+    raft_slot: &mut Option<Raft<TypeConfig>>,
 ) -> Result<RunningNode, FatalError> {
+    let (stop, tasks) = (stop.clone(), tasks.clone());
     std::fs::create_dir_all(home.jobs_dir()).map_err(|e| HomeError::HomeIo {
         path: home.jobs_dir(),
         detail: e.to_string(),
     })?;
     let (log_store, state_machine, view) = shoal_raft_store::open(&home.db())?;
-    let stop = CancellationToken::new();
-    let tasks = TaskTracker::new();
     let (p2p, net_events, swarm) = shoal_p2p::start(p2p_config(&config, &identity)?, stop.clone())
         .map_err(|e| FatalError::Network(e.to_string()))?;
     tasks.spawn(async move {
@@ -163,6 +180,7 @@ async fn start_loaded(
         state_machine,
     )
     .await?;
+    *raft_slot = Some(raft.clone());
     let proposer = Proposer::new(raft.clone(), Some(net.clone()));
     let (status_tx, status_rx) = watch::channel(WorkerStatus::default());
 

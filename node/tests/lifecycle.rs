@@ -14,18 +14,13 @@ async fn eventually(what: &str, check: impl FnMut() -> bool) {
     wait::eventually_async(Duration::from_secs(20), what, check).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stopped_node_leaves_no_task_and_frees_its_port() {
-    let runtime = tokio::runtime::Handle::current().metrics();
-    let baseline = runtime.num_alive_tasks();
-    let dir = tempfile::tempdir().unwrap();
-    let home = Home::new(dir.path().join("n0"));
-    init_genesis(&home).unwrap();
-    let opts = NodeOptions {
+/// A one-slot node on `home`, listening on a free loopback port.
+fn options(home: Home) -> NodeOptions {
+    NodeOptions {
         home,
         overrides: Overrides {
             slots: Some(1),
-            // Port 0: the node binds a free port, read back below.
+            // Port 0: the node binds a free port, read back where needed.
             listen: Some(vec![listen::ANY_LOOPBACK.into()]),
             no_mdns: true,
             ..Default::default()
@@ -36,8 +31,17 @@ async fn a_stopped_node_leaves_no_task_and_frees_its_port() {
         },
         init_if_missing: false,
         join_bundle: None,
-    };
-    let node = start(opts).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_node_leaves_no_task_and_frees_its_port() {
+    let runtime = tokio::runtime::Handle::current().metrics();
+    let baseline = runtime.num_alive_tasks();
+    let dir = tempfile::tempdir().unwrap();
+    let home = Home::new(dir.path().join("n0"));
+    init_genesis(&home).unwrap();
+    let node = start(options(home)).await.unwrap();
     // Answered once the listener has bound its port.
     let addrs: Vec<String> = node
         .p2p
@@ -77,4 +81,29 @@ async fn a_stopped_node_leaves_no_task_and_frees_its_port() {
     .await;
     std::net::TcpListener::bind(("127.0.0.1", port))
         .unwrap_or_else(|e| panic!("port {port} still taken after stop: {e}"));
+}
+
+/// A start that fails half-way (here the API socket: a directory is in its place)
+/// stops what it had started: no task is left, raft is down and the database is
+/// free, so the next start on the home works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_that_fails_late_leaves_no_task_and_frees_the_home() {
+    let runtime = tokio::runtime::Handle::current().metrics();
+    let baseline = runtime.num_alive_tasks();
+    let dir = tempfile::tempdir().unwrap();
+    let home = Home::new(dir.path().join("n0"));
+    init_genesis(&home).unwrap();
+    let blocker = home.socket();
+    std::fs::create_dir_all(blocker.join("in-the-way")).unwrap();
+    match start(options(home.clone())).await {
+        Ok(_) => panic!("started with a directory where the API socket goes"),
+        Err(e) => assert!(e.to_string().contains("shoal.sock"), "{e}"),
+    }
+    eventually("every task the failed start began has ended", || {
+        runtime.num_alive_tasks() == baseline
+    })
+    .await;
+    std::fs::remove_dir_all(&blocker).unwrap();
+    let node = start(options(home)).await.unwrap();
+    node.stop().await;
 }
