@@ -66,8 +66,15 @@ impl Net {
         R::answer(resp).map_err(|detail| NetError::Garbled { node, detail })
     }
 
-    /// Learns a member's peer id and addresses from its membership entry.
+    /// Learns a member's peer id and addresses from its membership entry; an entry
+    /// unchanged since the last call is not sent to the swarm again.
     pub async fn learn_member(&self, node: u64, entry: &str) {
+        if !self
+            .peers
+            .note_entry(node, entry, std::time::Instant::now())
+        {
+            return;
+        }
         if let Some((peer, addrs)) = addr::decode(entry) {
             self.peers.learn(node, peer);
             if !addrs.is_empty() {

@@ -4,9 +4,12 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use shoal_p2p::PeerId;
+
+/// How long an unchanged membership entry is not given to the swarm again.
+pub const RELEARN: Duration = Duration::from_secs(30);
 
 #[derive(Default)]
 struct Inner {
@@ -14,6 +17,9 @@ struct Inner {
     by_peer: HashMap<PeerId, u64>,
     connected: HashSet<PeerId>,
     last_ok: HashMap<u64, Instant>,
+    /// The membership entry each node was last learned from, and when (so an
+    /// unchanged one is not sent to the swarm again every second).
+    entries: HashMap<u64, (String, Instant)>,
 }
 
 /// Shared and cheap to clone.
@@ -42,6 +48,20 @@ impl PeerBook {
             i.by_node.insert(node, peer);
             i.by_peer.insert(peer, node);
         });
+    }
+
+    /// Records `entry` as `node`'s membership entry at `now`; false if it was that
+    /// already, learned less than [`RELEARN`] ago (the swarm keeps a bounded list of
+    /// addresses per peer, so an entry is given again now and then in case other
+    /// sources pushed it out).
+    pub(super) fn note_entry(&self, node: u64, entry: &str, now: Instant) -> bool {
+        self.write(|i| match i.entries.get(&node) {
+            Some((e, at)) if e == entry && now.duration_since(*at) < RELEARN => false,
+            _ => {
+                i.entries.insert(node, (entry.to_string(), now));
+                true
+            }
+        })
     }
 
     pub fn peer_of(&self, node: u64) -> Option<PeerId> {
@@ -89,5 +109,25 @@ impl PeerBook {
 
     pub fn last_ok(&self, node: u64) -> Option<Instant> {
         self.read(|i| i.last_ok.get(&node).copied())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unchanged_entry_is_given_again_only_after_relearn() {
+        let book = PeerBook::default();
+        let t0 = Instant::now();
+        assert!(book.note_entry(1, "a", t0));
+        assert!(!book.note_entry(1, "a", t0 + Duration::from_secs(1)));
+        assert!(
+            book.note_entry(1, "b", t0 + Duration::from_secs(2)),
+            "changed"
+        );
+        assert!(book.note_entry(2, "b", t0), "another node");
+        assert!(!book.note_entry(1, "b", t0 + RELEARN));
+        assert!(book.note_entry(1, "b", t0 + Duration::from_secs(2) + RELEARN));
     }
 }
