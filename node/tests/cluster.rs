@@ -2,54 +2,16 @@
 //! loopback with real RocksDB stores: joining, forwarded writes, what a peer may
 //! ask, and linearizable reads on followers.
 
+mod common;
+
 use std::time::Duration;
 
-use shoal_home::{init_genesis, init_join, Home, Overrides};
-use shoal_node::worker::launch::SupervisorCommand;
-use shoal_node::{start, NodeOptions, RunningNode};
+use common::{addr, eventually, options};
+use shoal_home::{init_genesis, init_join, Home};
+use shoal_node::{start, RunningNode};
 use shoal_raft_store::{Request, Response};
-use shoal_testkit::{listen, wait};
 use shoal_types::api::ReleaseOutcome;
 use shoal_types::{JobId, NodeId};
-
-/// A node on `home` listening on a free loopback port, bootstrapping from
-/// `bootstrap` (a node's address read back with [`addr`]).
-fn options(home: Home, bootstrap: Option<&str>) -> NodeOptions {
-    NodeOptions {
-        home,
-        overrides: Overrides {
-            // No job is submitted here, so the workers stay idle.
-            slots: Some(1),
-            listen: Some(vec![listen::ANY_LOOPBACK.into()]),
-            bootstrap: bootstrap.map(|a| vec![a.to_string()]).unwrap_or_default(),
-            no_mdns: true,
-            ..Default::default()
-        },
-        supervisor: SupervisorCommand {
-            program: "/bin/false".into(),
-            args: vec![],
-        },
-        init_if_missing: false,
-        join_bundle: None,
-    }
-}
-
-async fn eventually(what: &str, check: impl FnMut() -> bool) {
-    wait::eventually_async(Duration::from_secs(30), what, check).await;
-}
-
-/// Where `node` listens (its real port), for others to bootstrap from.
-async fn addr(node: &RunningNode) -> String {
-    let addrs: Vec<String> = node
-        .p2p
-        .listen_addrs()
-        .await
-        .unwrap()
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-    listen::loopback(&addrs).unwrap_or_else(|| panic!("no loopback address in {addrs:?}"))
-}
 
 fn voters(n: &RunningNode) -> usize {
     n.raft

@@ -1,38 +1,14 @@
 //! A node started and stopped in-process leaves nothing behind: every task it started
 //! (the swarm's included) has ended, and its listen port is free again.
 
-use std::time::Duration;
+mod common;
 
-use shoal_home::{init_genesis, Home, Overrides};
-use shoal_node::worker::launch::SupervisorCommand;
-use shoal_node::{start, NodeOptions};
+use common::{addr, eventually, options};
+use shoal_home::{init_genesis, Home};
+use shoal_node::start;
 use shoal_raft_store::{Request, Response};
-use shoal_testkit::{listen, wait};
+use shoal_testkit::listen;
 use shoal_types::NodeId;
-
-async fn eventually(what: &str, check: impl FnMut() -> bool) {
-    wait::eventually_async(Duration::from_secs(20), what, check).await;
-}
-
-/// A one-slot node on `home`, listening on a free loopback port.
-fn options(home: Home) -> NodeOptions {
-    NodeOptions {
-        home,
-        overrides: Overrides {
-            slots: Some(1),
-            // Port 0: the node binds a free port, read back where needed.
-            listen: Some(vec![listen::ANY_LOOPBACK.into()]),
-            no_mdns: true,
-            ..Default::default()
-        },
-        supervisor: SupervisorCommand {
-            program: "/bin/false".into(),
-            args: vec![],
-        },
-        init_if_missing: false,
-        join_bundle: None,
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_node_leaves_no_task_and_frees_its_port() {
@@ -41,19 +17,9 @@ async fn a_stopped_node_leaves_no_task_and_frees_its_port() {
     let dir = tempfile::tempdir().unwrap();
     let home = Home::new(dir.path().join("n0"));
     init_genesis(&home).unwrap();
-    let node = start(options(home)).await.unwrap();
+    let node = start(options(home, None)).await.unwrap();
     // Answered once the listener has bound its port.
-    let addrs: Vec<String> = node
-        .p2p
-        .listen_addrs()
-        .await
-        .unwrap()
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-    let port = listen::loopback(&addrs)
-        .and_then(|a| listen::tcp_port(&a))
-        .unwrap_or_else(|| panic!("no bound loopback address in {addrs:?}"));
+    let port = listen::tcp_port(&addr(&node).await).unwrap();
     // Some work through every layer: a leader, a write, the worker leasing.
     let me = node.identity.node_id;
     eventually("the node leads its one-voter cluster", || {
@@ -95,7 +61,7 @@ async fn a_start_that_fails_late_leaves_no_task_and_frees_the_home() {
     init_genesis(&home).unwrap();
     let blocker = home.socket();
     std::fs::create_dir_all(blocker.join("in-the-way")).unwrap();
-    match start(options(home.clone())).await {
+    match start(options(home.clone(), None)).await {
         Ok(_) => panic!("started with a directory where the API socket goes"),
         Err(e) => assert!(e.to_string().contains("shoal.sock"), "{e}"),
     }
@@ -104,6 +70,6 @@ async fn a_start_that_fails_late_leaves_no_task_and_frees_the_home() {
     })
     .await;
     std::fs::remove_dir_all(&blocker).unwrap();
-    let node = start(options(home)).await.unwrap();
+    let node = start(options(home, None)).await.unwrap();
     node.stop().await;
 }

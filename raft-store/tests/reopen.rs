@@ -6,24 +6,8 @@ use std::fs;
 use openraft::storage::{RaftLogStorage, RaftLogStorageExt, RaftStateMachine};
 use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, RaftLogReader, Vote};
 use shoal_raft_store::{open, Request, Response, StoreError, TypeConfig};
-use shoal_types::envelope::fresh_nonce;
-use shoal_types::{
-    keys, Certificate, EnvelopeBody, JobId, JobSpec, JobState, NodeId, SignedEnvelope,
-};
-
-fn envelope() -> SignedEnvelope {
-    let auth = keys::generate();
-    let node = keys::generate();
-    let body = EnvelopeBody {
-        cluster_id: "c".into(),
-        spec: JobSpec::argv(vec!["true".into()], "/"),
-        submitter: NodeId::from_public_key(node.verifying_key().as_bytes()),
-        certificate: Certificate::issue(&auth, "c", &node.verifying_key(), 1),
-        timestamp_ms: 1,
-        nonce: fresh_nonce(),
-    };
-    SignedEnvelope::sign(&body, &node)
-}
+use shoal_testkit::fixtures;
+use shoal_types::{JobId, JobState};
 
 fn entry(index: u64, req: Request) -> Entry<TypeConfig> {
     Entry {
@@ -40,7 +24,7 @@ async fn reopen_sees_log_vote_and_jobs() {
             entry(
                 i,
                 Request::Submit {
-                    envelope: envelope(),
+                    envelope: fixtures::envelope(),
                     now_ms: 10 * i,
                 },
             )

@@ -1,5 +1,6 @@
 //! What the tests of every crate share, so each does not grow its own copy:
 //!
+//! - [`fixtures`]: signed job envelopes;
 //! - [`wait`]: wait for a condition instead of sleeping and hoping;
 //! - [`root`]: tests that need root run where they can (CI runs as root) and are
 //!   reported as skipped, with the reason, where they cannot;
@@ -9,6 +10,7 @@
 //!
 //! Dev-only: no crate's product code depends on it.
 
+pub mod fixtures;
 pub mod listen;
 pub mod process;
 pub mod root;

@@ -3,10 +3,7 @@
 //! record of effects.
 
 use super::*;
-use shoal_types::{
-    envelope::fresh_nonce, keys, Attempt as JobAttempt, Certificate, EnvelopeBody, JobSpec, NodeId,
-    SignedEnvelope,
-};
+use shoal_types::{Attempt as JobAttempt, NodeId, SignedEnvelope};
 
 const MS: fn(u64) -> Duration = Duration::from_millis;
 
@@ -47,26 +44,12 @@ impl Ledger for FakeLedger {
     }
 }
 
-fn envelope() -> SignedEnvelope {
-    let auth = keys::generate();
-    let node = keys::generate();
-    let body = EnvelopeBody {
-        cluster_id: "c".into(),
-        spec: JobSpec::argv(vec!["true".into()], "/"),
-        submitter: NodeId::from_public_key(node.verifying_key().as_bytes()),
-        certificate: Certificate::issue(&auth, "c", &node.verifying_key(), 1),
-        timestamp_ms: 1,
-        nonce: fresh_nonce(),
-    };
-    SignedEnvelope::sign(&body, &node)
-}
-
 fn leased(id: u64, token: u64) -> LeasedJob {
     LeasedJob {
         id: JobId(id),
         attempt: 1,
         token: FencingToken(token),
-        envelope: envelope(),
+        envelope: shoal_testkit::fixtures::envelope(),
         array_index: None,
     }
 }
@@ -89,6 +72,18 @@ fn recovered(slots: u32, t0: Instant, ledger: &FakeLedger) -> WorkerState {
     assert_eq!(a, vec![Action::RequeuePreviousRun]);
     w.step(Input::Recovered { ok: true }, t0, ledger);
     w
+}
+
+/// A worker of `slots` slots, recovered at a fresh `t0`, over a ledger with
+/// `queued` jobs waiting.
+fn recovered_with(slots: u32, queued: u64) -> (Instant, FakeLedger, WorkerState) {
+    let t0 = Instant::now();
+    let l = FakeLedger {
+        queued,
+        ..Default::default()
+    };
+    let w = recovered(slots, t0, &l);
+    (t0, l, w)
 }
 
 fn launches(actions: &[Action]) -> Vec<JobId> {
@@ -264,12 +259,7 @@ fn with_prefetch_the_next_lease_waits_until_the_backlog_is_half_used() {
 
 #[test]
 fn an_acknowledged_heartbeat_renews_and_an_unanswered_one_does_not() {
-    let t0 = Instant::now();
-    let l = FakeLedger {
-        queued: 1,
-        ..Default::default()
-    };
-    let mut w = recovered(1, t0, &l);
+    let (t0, l, mut w) = recovered_with(1, 1);
     lease_answer(&mut w, vec![leased(1, 10)], t0, &l);
     let a = w.step(Input::Tick, t0 + MS(250), &l);
     assert_eq!(
@@ -330,12 +320,7 @@ fn cut_off_from_the_leader_fences_running_jobs_after_one_second() {
 
 #[test]
 fn the_backlog_is_dropped_at_half_of_lapse_minus_self_fence() {
-    let t0 = Instant::now();
-    let l = FakeLedger {
-        queued: 100,
-        ..Default::default()
-    };
-    let mut w = recovered(1, t0, &l);
+    let (t0, l, mut w) = recovered_with(1, 100);
     w.step(Input::Finished(vec![done(9, 9, 5)]), t0, &l);
     // Asked at t0 + 500 ms (newer than the last acknowledged heartbeat, t0).
     let asked = t0 + MS(500);
@@ -358,12 +343,7 @@ fn the_backlog_is_dropped_at_half_of_lapse_minus_self_fence() {
 
 #[test]
 fn a_stale_backlog_is_dropped_before_a_fresh_heartbeat_can_vouch_for_it() {
-    let t0 = Instant::now();
-    let l = FakeLedger {
-        queued: 100,
-        ..Default::default()
-    };
-    let mut w = recovered(1, t0, &l);
+    let (t0, l, mut w) = recovered_with(1, 100);
     w.step(Input::Finished(vec![done(9, 9, 5)]), t0, &l);
     lease_answer(&mut w, vec![leased(1, 10), leased(2, 11)], t0, &l);
     // Frozen for 10 s (a SIGSTOP): the first tick after judges the old contact.
@@ -379,12 +359,7 @@ fn a_stale_backlog_is_dropped_before_a_fresh_heartbeat_can_vouch_for_it() {
 
 #[test]
 fn launched_jobs_fence_themselves_at_lease_minus_margin() {
-    let t0 = Instant::now();
-    let l = FakeLedger {
-        queued: 1,
-        ..Default::default()
-    };
-    let mut w = recovered(1, t0, &l);
+    let (t0, l, mut w) = recovered_with(1, 1);
     let a = lease_answer(&mut w, vec![leased(1, 10)], t0, &l);
     let fence = a.iter().find_map(|x| match x {
         Action::Launch { fence_after, .. } => Some(*fence_after),
@@ -395,12 +370,7 @@ fn launched_jobs_fence_themselves_at_lease_minus_margin() {
 
 #[test]
 fn completions_are_saved_before_they_are_proposed_and_batched_by_the_linger() {
-    let t0 = Instant::now();
-    let l = FakeLedger {
-        queued: 0,
-        ..Default::default()
-    };
-    let mut w = recovered(4, t0, &l);
+    let (t0, l, mut w) = recovered_with(4, 0);
     lease_answer(&mut w, (1..=4).map(|i| leased(i, 10 + i)).collect(), t0, &l);
     // One of four finishes (a long job): waits COMMIT_LINGER for company.
     let a = w.step(Input::Finished(vec![done(1, 11, 2_000)]), t0, &l);

@@ -40,23 +40,15 @@ impl VerifiedEnvelopes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shoal_types::envelope::fresh_nonce;
-    use shoal_types::{keys, Certificate, JobSpec, NodeId};
+    use shoal_testkit::fixtures;
+    use shoal_types::JobSpec;
 
     #[test]
     fn remembers_only_the_exact_envelope() {
-        let auth = keys::generate();
-        let node = keys::generate();
-        let body = EnvelopeBody {
-            cluster_id: "c".into(),
-            spec: JobSpec::argv(vec!["true".into()], "/"),
-            submitter: NodeId::from_public_key(node.verifying_key().as_bytes()),
-            certificate: Certificate::issue(&auth, "c", &node.verifying_key(), 1),
-            timestamp_ms: 1,
-            nonce: fresh_nonce(),
-        };
-        let env = SignedEnvelope::sign(&body, &node);
-        let verifier = EnvelopeVerifier::new(auth.verifying_key(), "c");
+        let signed = fixtures::signed(JobSpec::argv(vec!["true".into()], "/"));
+        let env = signed.envelope;
+        let body: EnvelopeBody = serde_json::from_str(&env.body).unwrap();
+        let verifier = EnvelopeVerifier::new(signed.authority.verifying_key(), fixtures::CLUSTER);
         let cache = VerifiedEnvelopes::default();
         assert_eq!(cache.verify(&verifier, &env).unwrap(), body);
         assert_eq!(cache.verify(&verifier, &env).unwrap(), body);

@@ -5,8 +5,7 @@ use std::cell::{Cell, RefCell};
 
 use openraft::storage::RaftStateMachine;
 use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId};
-use shoal_types::envelope::fresh_nonce;
-use shoal_types::{keys, Certificate, EnvelopeBody, JobId, JobSpec, NodeId, SignedEnvelope};
+use shoal_types::{JobId, JobSpec, SignedEnvelope};
 
 use crate::command::{Request, Response};
 use crate::{StateMachineStore, StoreView, TypeConfig};
@@ -118,17 +117,7 @@ impl Harness {
     }
 
     pub fn envelope_of(&self, spec: JobSpec) -> SignedEnvelope {
-        let auth = keys::generate();
-        let node = keys::generate();
-        let body = EnvelopeBody {
-            cluster_id: "c".into(),
-            spec,
-            submitter: NodeId::from_public_key(node.verifying_key().as_bytes()),
-            certificate: Certificate::issue(&auth, "c", &node.verifying_key(), 1),
-            timestamp_ms: 1,
-            nonce: fresh_nonce(),
-        };
-        SignedEnvelope::sign(&body, &node)
+        shoal_testkit::fixtures::envelope_of(spec)
     }
 
     /// Applies `reqs` in one apply call; returns the replies.

@@ -1,0 +1,51 @@
+//! What the in-process node tests share: node options on a free loopback port, the
+//! real address read back, waits on a condition.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use shoal_home::{Home, Overrides};
+use shoal_node::worker::launch::SupervisorCommand;
+use shoal_node::{NodeOptions, RunningNode};
+use shoal_testkit::{listen, wait};
+
+/// A one-slot node on `home` listening on a free loopback port, bootstrapping
+/// from `bootstrap` (a node's address read back with [`addr`]). Its supervisor is
+/// `/bin/false`: these tests submit no job.
+pub fn options(home: Home, bootstrap: Option<&str>) -> NodeOptions {
+    NodeOptions {
+        home,
+        overrides: Overrides {
+            slots: Some(1),
+            listen: Some(vec![listen::ANY_LOOPBACK.into()]),
+            bootstrap: bootstrap.map(|a| vec![a.to_string()]).unwrap_or_default(),
+            no_mdns: true,
+            ..Default::default()
+        },
+        supervisor: SupervisorCommand {
+            program: "/bin/false".into(),
+            args: vec![],
+        },
+        init_if_missing: false,
+        join_bundle: None,
+    }
+}
+
+/// Waits up to 30 s for `check`.
+pub async fn eventually(what: &str, check: impl FnMut() -> bool) {
+    wait::eventually_async(Duration::from_secs(30), what, check).await;
+}
+
+/// Where `node` listens (its loopback address with the real port).
+pub async fn addr(node: &RunningNode) -> String {
+    let addrs: Vec<String> = node
+        .p2p
+        .listen_addrs()
+        .await
+        .unwrap()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    listen::loopback(&addrs).unwrap_or_else(|| panic!("no loopback address in {addrs:?}"))
+}
