@@ -175,10 +175,36 @@ fn an_unusable_database_path_is_reported_and_left_alone() {
 
 #[test]
 fn a_network_failure_exits_8_not_6() {
-    // 192.0.2.1 (TEST-NET-1) is on no interface: neither it nor its free-port fallback
-    // can be bound. The store and home are fine, so this is not exit 6.
+    // 192.0.2.1 (TEST-NET-1) is on no interface: it cannot be bound. The store and
+    // home are fine, so this is not exit 6.
     let n = TestNode::new(1);
     let out = n.shoal(&["node", "--no-mdns", "--listen", "/ip4/192.0.2.1/tcp/7420"]);
     assert_eq!(code(&out), 8, "{}", stderr(&out));
     assert!(stderr(&out).contains("network"), "{}", stderr(&out));
+}
+
+/// A second node started on the port of a running one fails at once, naming the
+/// port, instead of binding beside it (libp2p's listeners share a port through
+/// SO_REUSEPORT).
+#[test]
+fn a_second_node_on_a_taken_port_fails_and_names_it() {
+    let first = TestNode::started(1);
+    let addr = first.addr();
+    let port = shoal_testkit::listen::tcp_port(&addr).unwrap();
+    for listen in [addr.clone(), format!("/ip4/0.0.0.0/tcp/{port}")] {
+        let second = TestNode::new(1);
+        let out = second.shoal(&["node", "--no-mdns", "--listen", &listen]);
+        let err = stderr(&out);
+        assert_eq!(code(&out), 8, "{listen}: {err}");
+        assert!(
+            err.contains(&format!(
+                "port {port} is in use (by another Shoal node?) — pass --listen"
+            )),
+            "{listen}: {err}"
+        );
+        // Nothing was left running for the second home.
+        assert!(!second.home.join("shoal.sock").exists(), "{listen}");
+    }
+    // The first node is untouched.
+    first.ok(&["cluster"]);
 }

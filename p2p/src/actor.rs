@@ -18,7 +18,6 @@ use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 use libp2p::core::transport::ListenerId;
-use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{DialError, SwarmEvent};
@@ -599,14 +598,4 @@ impl Actor {
             request_response::Event::ResponseSent { .. } => {}
         }
     }
-}
-
-/// `addr` with its TCP port replaced by 0 (any free port).
-pub(crate) fn any_port(addr: &Multiaddr) -> Multiaddr {
-    addr.iter()
-        .map(|p| match p {
-            Protocol::Tcp(_) => Protocol::Tcp(0),
-            other => other,
-        })
-        .collect()
 }

@@ -8,6 +8,10 @@ pub enum P2pError {
     Start(String),
     #[error("cannot listen on {addr}: {detail}")]
     Listen { addr: String, detail: String },
+    /// Something already listens on a listen address's port (checked with a plain
+    /// bind before libp2p's, which sets SO_REUSEPORT and would share it).
+    #[error("port {port} is in use (by another Shoal node?) — pass --listen with another address, e.g. --listen /ip4/0.0.0.0/tcp/{suggest}")]
+    PortInUse { port: u16, suggest: u16 },
     #[error("peer {peer} unreachable: {detail}")]
     Unreachable { peer: String, detail: String },
     /// Too many requests (or bytes) already wait for this peer, or for peers in

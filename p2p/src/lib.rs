@@ -17,6 +17,7 @@ pub mod gate;
 pub mod handle;
 pub mod identity;
 mod parking;
+mod port_check;
 
 use std::time::Duration;
 
@@ -25,7 +26,6 @@ use libp2p::{gossipsub, noise, tcp, yamux, Multiaddr};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
 
 pub use config::P2pConfig;
 pub use error::P2pError;
@@ -126,20 +126,14 @@ fn build_swarm(
         .build())
 }
 
-/// Listens on `addr`; if its port is taken, on any free port of the same interface.
+/// Listens on `addr`, after checking that nothing else holds its port.
 fn listen(
     swarm: &mut libp2p::Swarm<behaviour::Behaviour>,
     addr: &Multiaddr,
 ) -> Result<ListenerId, P2pError> {
-    match swarm.listen_on(addr.clone()) {
-        Ok(id) => Ok(id),
-        Err(first) => {
-            let fallback = actor::any_port(addr);
-            warn!(%addr, error = %first, %fallback, "cannot listen there; using a free port");
-            swarm.listen_on(fallback).map_err(|e| P2pError::Listen {
-                addr: addr.to_string(),
-                detail: format!("{first}; and on a free port: {e}"),
-            })
-        }
-    }
+    port_check::ensure_free(addr)?;
+    swarm.listen_on(addr.clone()).map_err(|e| P2pError::Listen {
+        addr: addr.to_string(),
+        detail: e.to_string(),
+    })
 }
