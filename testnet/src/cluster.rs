@@ -220,7 +220,8 @@ pub async fn local_cluster(
 }
 
 /// Nodes at the given places: the first creates the cluster, the others join with
-/// its bundle and bootstrap from it; returns once all are voters (up to 5) and agree
+/// its bundle and bootstrap from it; returns once the voters are in place
+/// ([`expected_voters`]) and all agree
 /// on a leader.
 pub async fn cluster_on(
     shoal: &Path,
@@ -270,8 +271,18 @@ pub async fn cluster_on(
         }
         nodes.push(node);
     }
-    wait_converged(&nodes, n.min(5)).await?;
+    wait_converged(&nodes, expected_voters(n)).await?;
     Ok(nodes)
+}
+
+/// How many voters a cluster of `nodes` healthy nodes settles on: always odd (1
+/// for 1–2 nodes, 3 for 3–4, 5 from 5), as the leader's autopilot keeps it.
+pub fn expected_voters(nodes: usize) -> usize {
+    match nodes {
+        0..=2 => 1,
+        3..=4 => 3,
+        _ => 5,
+    }
 }
 
 /// Waits until every running node reports `voters` voters, the same voters and the

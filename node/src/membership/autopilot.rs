@@ -1,5 +1,7 @@
 //! The leader's voter set, as a pure decision: promote caught-up learners until
-//! there are 3 voters (5 once 5 or more members are healthy), and replace a voter
+//! there are 3 voters (5 once 5 or more members are healthy), never to an even
+//! count (1 voter with 1–2 healthy members, 3 with 3–4, 5 from 5: two learners are
+//! promoted together, in one change), and replace a voter
 //! that has not answered for `voter_grace` with a caught-up learner, only after
 //! leading for `voter_grace` and only when the new voter set still has a healthy
 //! majority, so a change never risks quorum.
@@ -29,7 +31,9 @@ pub struct Members {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    Promote(u64),
+    /// Make these learners voters, in one change (one or two: the voter count after
+    /// it is odd).
+    Promote(BTreeSet<u64>),
     /// Replace the voter `gone` by `fresh`: the new voter set is `voters`.
     Replace {
         gone: u64,
@@ -37,9 +41,7 @@ pub enum Change {
         voters: BTreeSet<u64>,
     },
     /// A voter is unreachable but replacing it would leave no healthy majority.
-    Blocked {
-        gone: u64,
-    },
+    Blocked { gone: u64 },
 }
 
 impl Members {
@@ -60,6 +62,16 @@ impl Members {
     }
 }
 
+/// How many voters `healthy` healthy members (voters and learners) should have:
+/// always odd, so no even split can stop every write.
+pub fn voter_target(healthy: usize) -> usize {
+    match healthy {
+        0..=2 => 1,
+        3..=4 => 3,
+        _ => 5,
+    }
+}
+
 /// The change to make now, if any. `led_since`: when this node became leader.
 pub fn decide(
     m: &Members,
@@ -76,13 +88,24 @@ pub fn decide(
         .chain(m.learners.iter())
         .filter(|id| m.healthy(**id, now))
         .count();
-    let target = if healthy_nodes >= 5 { 5 } else { 3 };
-    let fresh = m.learners.iter().copied().find(|l| m.caught_up(*l, now));
+    let target = voter_target(healthy_nodes);
+    let caught_up: Vec<u64> = m
+        .learners
+        .iter()
+        .copied()
+        .filter(|l| m.caught_up(*l, now))
+        .collect();
     if m.voters.len() < target {
-        if let Some(l) = fresh {
-            return Some(Change::Promote(l));
+        // From an odd count take two at once; an even count (left by an older
+        // version) gets one, back to odd.
+        let step = if m.voters.len() % 2 == 1 { 2 } else { 1 };
+        if caught_up.len() >= step {
+            return Some(Change::Promote(
+                caught_up.iter().copied().take(step).collect(),
+            ));
         }
     }
+    let fresh = caught_up.first().copied();
     if now.saturating_duration_since(led_since) < voter_grace {
         return None;
     }
@@ -127,17 +150,77 @@ mod tests {
         }
     }
 
+    fn promote(ids: &[u64]) -> Option<Change> {
+        Some(Change::Promote(ids.iter().copied().collect()))
+    }
+
     #[test]
-    fn promotes_a_caught_up_learner_below_three_voters() {
+    fn the_voter_target_is_odd() {
+        let targets: Vec<usize> = (0..8).map(voter_target).collect();
+        assert_eq!(targets, vec![1, 1, 1, 3, 3, 5, 5, 5]);
+    }
+
+    #[test]
+    fn two_members_keep_one_voter_three_make_three_at_once() {
+        let t = Instant::now();
+        let mut m = Members {
+            me: 1,
+            voters: BTreeSet::from([1]),
+            learners: vec![2],
+            last_log: 10,
+            matched: BTreeMap::from([(2, 10)]),
+            last_ok: BTreeMap::from([(2, t)]),
+            ..Default::default()
+        };
+        assert_eq!(decide(&m, t, t, GRACE), None, "2 members: 1 voter");
+        m.learners.push(3);
+        m.matched.insert(3, 10);
+        m.last_ok.insert(3, t);
+        assert_eq!(decide(&m, t, t, GRACE), promote(&[2, 3]));
+        // Only one of the two caught up: wait rather than make two voters.
+        m.matched.insert(3, 10 + CAUGHT_UP + 1);
+        m.last_log = 10 + CAUGHT_UP + 1;
+        assert_eq!(decide(&m, t, t, GRACE), None);
+    }
+
+    #[test]
+    fn an_even_voter_set_gets_one_more() {
         let t = Instant::now();
         let mut m = members(t);
         m.voters.remove(&3);
-        assert_eq!(decide(&m, t, t, GRACE), Some(Change::Promote(4)));
-        // Not caught up (more than CAUGHT_UP behind): nothing.
+        m.learners = vec![3, 4];
+        m.matched.insert(3, 500);
+        assert_eq!(decide(&m, t, t, GRACE), promote(&[3]));
+    }
+
+    #[test]
+    fn losing_members_demotes_no_voter() {
+        let t0 = Instant::now();
+        let now = t0 + HEALTHY;
+        // 3 voters, only the leader healthy: the target is 1 but nothing is removed.
+        let mut m = members(t0);
+        m.learners.clear();
+        assert_eq!(decide(&m, now, now, GRACE), None);
+        m.voters = BTreeSet::from([1, 2, 3, 5, 6]);
+        assert_eq!(decide(&m, now, now, GRACE), None);
+    }
+
+    #[test]
+    fn promotes_caught_up_learners_below_three_voters() {
+        let t = Instant::now();
+        let mut m = members(t);
+        m.voters = BTreeSet::from([1]);
+        m.learners = vec![2, 3, 4];
+        m.matched.insert(2, 500);
+        m.matched.insert(3, 500);
+        assert_eq!(decide(&m, t, t, GRACE), promote(&[2, 3]));
+        // Not caught up (more than CAUGHT_UP behind): not promoted.
+        m.matched.insert(3, 399);
+        assert_eq!(decide(&m, t, t, GRACE), promote(&[2, 4]));
         m.matched.insert(4, 399);
         assert_eq!(decide(&m, t, t, GRACE), None);
         m.matched.insert(4, 400);
-        assert_eq!(decide(&m, t, t, GRACE), Some(Change::Promote(4)));
+        assert_eq!(decide(&m, t, t, GRACE), promote(&[2, 4]));
         // Unhealthy learners are not caught up, whatever they matched.
         assert_eq!(decide(&m, t + HEALTHY, t, GRACE), None);
         // Nothing during a joint change.
@@ -152,7 +235,13 @@ mod tests {
         assert_eq!(decide(&m, t, t, GRACE), None, "3 voters, 4 healthy: enough");
         m.learners.push(5);
         m.last_ok.insert(5, t);
-        assert_eq!(decide(&m, t, t, GRACE), Some(Change::Promote(4)));
+        assert_eq!(
+            decide(&m, t, t, GRACE),
+            None,
+            "5 healthy but only learner 4 caught up: not to 4 voters"
+        );
+        m.matched.insert(5, 500);
+        assert_eq!(decide(&m, t, t, GRACE), promote(&[4, 5]));
     }
 
     #[test]

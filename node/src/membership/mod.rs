@@ -214,10 +214,10 @@ impl Membership {
         };
         match autopilot::decide(&members, Instant::now(), since, self.voter_grace) {
             None => {}
-            Some(Change::Promote(l)) => {
-                info!(node = %NodeId(l), voters = members.voters.len() + 1, "promoting a caught-up learner to voter");
-                self.change(ChangeMembers::AddVoterIds(BTreeSet::from([l])))
-                    .await;
+            Some(Change::Promote(ids)) => {
+                let names: Vec<String> = ids.iter().map(|l| NodeId(*l).to_string()).collect();
+                info!(nodes = %names.join(","), voters = members.voters.len() + ids.len(), "promoting caught-up learners to voters");
+                self.change(ChangeMembers::AddVoterIds(ids)).await;
             }
             Some(Change::Blocked { gone }) => {
                 warn!(dead = %NodeId(gone), "a voter is unreachable but replacing it would not leave a healthy majority");

@@ -19,7 +19,7 @@ use crate::stats::percentile;
 
 /// Index of the leader and of one follower.
 async fn roles(nodes: &[LocalNode]) -> anyhow::Result<(usize, usize)> {
-    let leader = wait_converged(nodes, nodes.len().min(5)).await?;
+    let leader = wait_converged(nodes, crate::cluster::expected_voters(nodes.len())).await?;
     let mut li = None;
     for (i, n) in nodes.iter().enumerate() {
         if n.status().await?.node_id == leader {
@@ -100,7 +100,7 @@ pub async fn failover(nodes: &mut [LocalNode], trials: usize) -> anyhow::Result<
         );
         nodes[li].restart()?;
     }
-    wait_converged(nodes, nodes.len().min(5)).await?;
+    wait_converged(nodes, crate::cluster::expected_voters(nodes.len())).await?;
     let reader = nodes[0].client();
     let mut lost = 0;
     for id in &acked_all {
@@ -228,7 +228,7 @@ pub async fn requeue(
             Fault::Kill => nodes[vi].restart()?,
             Fault::Stop => nodes[vi].signal(libc::SIGCONT),
         }
-        wait_converged(nodes, nodes.len().min(5)).await?;
+        wait_converged(nodes, crate::cluster::expected_voters(nodes.len())).await?;
     }
     Ok(Requeue {
         p99_s: percentile(&times, 99.0),

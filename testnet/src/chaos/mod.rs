@@ -258,7 +258,7 @@ async fn scenario(
     if let Some(e) = failure {
         return Err(e.context("injecting a fault"));
     }
-    match wait_converged(&w.nodes, w.nodes.len().min(5)).await {
+    match wait_converged(&w.nodes, crate::cluster::expected_voters(w.nodes.len())).await {
         Ok(_) => clients.record(&Event::Converged {
             s: healed.elapsed().as_secs_f64(),
         }),

@@ -81,7 +81,11 @@ impl World {
 
     /// Index of the node every running node agrees leads (waits for agreement).
     pub async fn leader_index(&self) -> anyhow::Result<usize> {
-        let leader = wait_converged(&self.nodes, self.nodes.len().min(5)).await?;
+        let leader = wait_converged(
+            &self.nodes,
+            crate::cluster::expected_voters(self.nodes.len()),
+        )
+        .await?;
         for (i, n) in self.nodes.iter().enumerate() {
             if n.status()
                 .await
