@@ -7,11 +7,14 @@ use shoal_types::{JobId, JobState};
 
 const AFTER_HELP: &str = "\
 Exit codes: 0 ok; 1 a job failed or general error; 2 bad command line; 3 unknown job id;
-4 no node (no home, or node not running); 5 request refused; 6 node cannot start (store or
+4 no node (no home, or node not running); 5 request refused, or a write not committed
+within --commit-timeout (it may still commit later: the message says how to retry
+safely); 6 node cannot start (store or
 home unusable); 7 timed out; 8 node stopped or cannot start: network or raft failure.
 `submit --wait` exits with the job's own code (128+N if killed by signal N).
 
-Environment: SHOAL_HOME (default ~/.shoal), SHOAL_LOG (log filter, e.g. debug); for `node`:
+Environment: SHOAL_HOME (default ~/.shoal), SHOAL_LOG (log filter, e.g. debug),
+SHOAL_COMMIT_TIMEOUT (default 15s); for `node`:
 SHOAL_LISTEN, SHOAL_BOOTSTRAP (comma-separated multiaddrs), SHOAL_BUNDLE.";
 
 /// Shoal: a peer-to-peer job scheduler. Every host runs the same binary; submit from
@@ -22,6 +25,19 @@ pub struct Cli {
     /// Home directory of the node to use [env: SHOAL_HOME] [default: ~/.shoal]
     #[arg(long, global = true, value_name = "DIR")]
     pub home: Option<PathBuf>,
+    /// How long a write (submit, cancel, release, drain) waits for the cluster to
+    /// commit it before giving up with exit 5. A write that timed out may still be
+    /// committed later, when a quorum of voters answers; the message says how to
+    /// retry safely
+    #[arg(
+        long,
+        global = true,
+        value_name = "DURATION",
+        env = "SHOAL_COMMIT_TIMEOUT",
+        default_value = "15s",
+        value_parser = crate::duration::parse_ms
+    )]
+    pub commit_timeout: u64,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -156,6 +172,8 @@ pub struct SubmitArgs {
     pub hold: bool,
     /// Idempotency key: if a job was already submitted with KEY (by anyone, through
     /// any node), print that job's id instead of making a new one. Safe retries.
+    /// Without it, each `shoal submit` makes up a key of its own (auto-…), which a
+    /// submit that timed out prints for its retry
     #[arg(long, value_name = "KEY")]
     pub dedup_key: Option<String>,
     /// Submit a job array: N tasks (1-100000) from one signed spec, with consecutive

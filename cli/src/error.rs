@@ -35,6 +35,10 @@ impl From<shoal_client::ClientError> for CliError {
             C::Api { code, message } => CliError::Api { code, message },
             C::Protocol(m) => CliError::Protocol(m),
             C::Io(e) => CliError::Io(e),
+            e @ C::NoAnswer { .. } => CliError::Api {
+                code: ErrorCode::NotCommitted,
+                message: format!("{e}; a write may still be committed later"),
+            },
         }
     }
 }

@@ -360,3 +360,86 @@ fn a_killed_workers_job_runs_elsewhere_within_seconds() {
     );
     nodes[survivor].ok(&["cancel", &job.to_string()]);
 }
+
+/// Two nodes keep one voter (an even voter set would stop every write when either
+/// stops); a third makes three at once.
+#[test]
+fn two_nodes_make_one_voter_and_a_third_makes_three() {
+    let mut nodes = cluster(2, 1);
+    let learner = nodes[1].node_id();
+    eventually(Duration::from_secs(30), "the second node a learner", || {
+        cluster_json(&nodes[0])["learners"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|x| x == learner.as_str()))
+    });
+    // Caught up and healthy for a while, and still not promoted.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(voters(&nodes[0]).len(), 1, "{}", cluster_json(&nodes[0]));
+    // Stopping the learner stops nothing.
+    nodes[1].kill9();
+    let id = nodes[0].submit(&["--", "true"]);
+    nodes[0].ok(&["wait", "--timeout", "20s", &id.to_string()]);
+    nodes[1].start();
+    let third = join(
+        &nodes[0].home.join("cluster.bundle"),
+        &nodes[0].addr(),
+        1,
+        |_| {},
+    );
+    eventually(Duration::from_secs(30), "3 voters", || {
+        voters(&nodes[0]).len() == 3
+    });
+    drop(third);
+}
+
+/// A write that cannot commit (no quorum) ends after --commit-timeout with exit 5,
+/// says it may still be committed and how to retry safely; it does commit once the
+/// voters are back, and the suggested retry finds that job instead of a second one.
+#[test]
+fn a_write_without_quorum_times_out_and_its_retry_is_safe() {
+    let mut nodes = cluster(3, 1);
+    eventually(Duration::from_secs(30), "3 voters", || {
+        voters(&nodes[0]).len() == 3
+    });
+    let leader = leader_of(&nodes[0]).unwrap();
+    let li = nodes.iter().position(|n| n.node_id() == leader).unwrap();
+    for (i, n) in nodes.iter_mut().enumerate() {
+        if i != li {
+            n.kill9();
+        }
+    }
+    let marker = nodes[li].dir.path().join("ran");
+    let cmd = format!("touch {}", marker.display());
+    let t0 = Instant::now();
+    let out = nodes[li].shoal(&["submit", "--commit-timeout", "2s", "--shell", &cmd]);
+    let took = t0.elapsed();
+    let err = common::stderr(&out);
+    assert_eq!(code(&out), 5, "{err}");
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert!(err.contains("not committed within 2 s"), "{err}");
+    assert!(err.contains("no quorum: 1 of 3 voters reachable"), "{err}");
+    assert!(err.contains("may still be committed later"), "{err}");
+    let key = err
+        .split_whitespace()
+        .skip_while(|w| *w != "--dedup-key")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no --dedup-key hint in {err}"))
+        .to_string();
+    assert!(key.starts_with("auto-"), "{key}");
+
+    for (i, n) in nodes.iter_mut().enumerate() {
+        if i != li {
+            n.start();
+        }
+    }
+    eventually(
+        Duration::from_secs(30),
+        "the timed-out write committed",
+        || marker.exists(),
+    );
+    let retry = nodes[li].ok(&["submit", "--dedup-key", &key, "--shell", &cmd]);
+    let jobs: serde_json::Value = serde_json::from_str(&nodes[li].ok(&["list", "--json"])).unwrap();
+    let jobs = jobs.as_array().unwrap();
+    assert_eq!(jobs.len(), 1, "a second job: {jobs:?}");
+    assert_eq!(jobs[0]["id"].as_u64().unwrap().to_string(), retry.trim());
+}

@@ -31,6 +31,9 @@ pub enum ClientError {
     Protocol(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// The node did not answer in time (frozen, overloaded, or stuck on a write).
+    #[error("the node did not answer within {} s", .after.as_secs())]
+    NoAnswer { after: std::time::Duration },
 }
 
 type Sender = SendRequest<Full<Bytes>>;
@@ -156,6 +159,18 @@ impl Client {
 
     /// `GET path`, copying the raw body to `out` as it arrives (job output);
     /// returns the number of bytes copied.
+    /// [`Client::post`], giving up with [`ClientError::NoAnswer`] after `limit`.
+    pub async fn post_within<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+        limit: std::time::Duration,
+    ) -> Result<T, ClientError> {
+        tokio::time::timeout(limit, self.post(path, body))
+            .await
+            .unwrap_or(Err(ClientError::NoAnswer { after: limit }))
+    }
+
     pub async fn copy_to<W: AsyncWrite + Unpin>(
         &self,
         path: &str,

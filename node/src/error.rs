@@ -52,6 +52,13 @@ pub enum ApiError {
     TooLarge(String),
     #[error("cluster unavailable: {0}")]
     Unavailable(String),
+    /// The write did not commit in time. It was handed to raft and may still
+    /// commit later.
+    #[error("not committed within {}: {why}; the write may still be committed later, once a quorum of voters answers", humanize(*after))]
+    NotCommitted {
+        after: std::time::Duration,
+        why: String,
+    },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -63,8 +70,20 @@ impl ApiError {
             ApiError::JobNotFound(_) => ErrorCode::NotFound,
             ApiError::TooLarge(_) => ErrorCode::TooLarge,
             ApiError::Unavailable(_) => ErrorCode::Unavailable,
+            ApiError::NotCommitted { .. } => ErrorCode::NotCommitted,
             ApiError::Internal(_) => ErrorCode::Internal,
         }
+    }
+}
+
+/// `15 s`, `1.5 s`, `250 ms`.
+fn humanize(d: std::time::Duration) -> String {
+    if d < std::time::Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
     }
 }
 

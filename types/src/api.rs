@@ -239,6 +239,32 @@ pub struct CancelResponse {
     pub results: Vec<CancelResult>,
 }
 
+/// The default of [`WriteQuery::commit_timeout_ms`].
+pub const DEFAULT_COMMIT_TIMEOUT_MS: u64 = 15_000;
+/// The largest commit timeout a write may ask for.
+pub const MAX_COMMIT_TIMEOUT_MS: u64 = 600_000;
+
+/// The query of every write route (`POST /v1/jobs`, `/v1/cancel`, `/v1/release`,
+/// `/v1/drain`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct WriteQuery {
+    /// Answer `not_committed` if the write has not committed after this long
+    /// (default [`DEFAULT_COMMIT_TIMEOUT_MS`], at most [`MAX_COMMIT_TIMEOUT_MS`]).
+    /// Such a write may still be committed later, when a quorum answers.
+    pub commit_timeout_ms: Option<u64>,
+}
+
+impl WriteQuery {
+    /// How long the write may wait for its commit.
+    pub fn commit_timeout(&self) -> std::time::Duration {
+        let ms = self
+            .commit_timeout_ms
+            .unwrap_or(DEFAULT_COMMIT_TIMEOUT_MS)
+            .clamp(1, MAX_COMMIT_TIMEOUT_MS);
+        std::time::Duration::from_millis(ms)
+    }
+}
+
 /// `shoal cluster --json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClusterStatus {
@@ -310,6 +336,8 @@ pub enum ErrorCode {
     NotFound,
     TooLarge,
     Unavailable,
+    /// A write was not committed within its commit timeout; it may still be later.
+    NotCommitted,
     Internal,
 }
 

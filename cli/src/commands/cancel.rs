@@ -8,11 +8,16 @@ use crate::args::CancelArgs;
 use crate::client;
 use crate::error::CliError;
 
-pub async fn run(home: &Home, a: CancelArgs) -> Result<i32, CliError> {
+pub async fn run(home: &Home, a: CancelArgs, commit_timeout_ms: u64) -> Result<i32, CliError> {
     let client = client::for_home(home)?;
-    let resp: CancelResponse = client
-        .post("/v1/cancel", &CancelRequest { ids: a.ids })
-        .await?;
+    let resp: CancelResponse = client::post_write(
+        &client,
+        "/v1/cancel",
+        &CancelRequest { ids: a.ids },
+        commit_timeout_ms,
+        "Retrying is safe: cancelling a job again changes nothing.",
+    )
+    .await?;
     let rows = resp.results.iter().map(|r| {
         let what = match r.outcome {
             CancelOutcome::Cancelled => "cancelled",

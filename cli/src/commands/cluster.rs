@@ -85,16 +85,23 @@ pub async fn nodes(home: &Home, a: JsonArgs) -> Result<i32, CliError> {
 }
 
 /// `shoal drain [NODE]` and `shoal undrain [NODE]`.
-pub async fn drain(home: &Home, a: DrainArgs, drained: bool) -> Result<i32, CliError> {
-    let r: DrainResponse = client::for_home(home)?
-        .post(
-            "/v1/drain",
-            &DrainRequest {
-                node: a.node,
-                drained,
-            },
-        )
-        .await?;
+pub async fn drain(
+    home: &Home,
+    a: DrainArgs,
+    drained: bool,
+    commit_timeout_ms: u64,
+) -> Result<i32, CliError> {
+    let r: DrainResponse = client::post_write(
+        &client::for_home(home)?,
+        "/v1/drain",
+        &DrainRequest {
+            node: a.node,
+            drained,
+        },
+        commit_timeout_ms,
+        "Retrying is safe: the mark is set, not toggled.",
+    )
+    .await?;
     if a.json {
         output::json(&r)?;
         return Ok(exit_code::OK);

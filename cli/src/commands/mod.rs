@@ -23,15 +23,15 @@ pub async fn run(cli: Cli) -> Result<i32, CliError> {
     let home = Home::resolve(cli.home.as_deref());
     match cli.command {
         Command::Init(a) => init::run(&home, a),
-        Command::Submit(a) => submit::run(&home, a).await,
+        Command::Submit(a) => submit::run(&home, a, cli.commit_timeout).await,
         Command::Status(a) => status::run(&home, a).await,
         Command::List(a) => list::run(&home, a).await,
         Command::Wait(a) => wait::run(&home, a).await,
         Command::Logs(a) => logs::run(&home, a).await,
-        Command::Cancel(a) => cancel::run(&home, a).await,
-        Command::Release(a) => release::run(&home, a).await,
-        Command::Drain(a) => cluster::drain(&home, a, true).await,
-        Command::Undrain(a) => cluster::drain(&home, a, false).await,
+        Command::Cancel(a) => cancel::run(&home, a, cli.commit_timeout).await,
+        Command::Release(a) => release::run(&home, a, cli.commit_timeout).await,
+        Command::Drain(a) => cluster::drain(&home, a, true, cli.commit_timeout).await,
+        Command::Undrain(a) => cluster::drain(&home, a, false, cli.commit_timeout).await,
         Command::Cluster(a) => cluster::cluster(&home, a).await,
         Command::Nodes(a) => cluster::nodes(&home, a).await,
         // Handled by the entry point before the runtime starts.

@@ -8,11 +8,16 @@ use crate::args::ReleaseArgs;
 use crate::client;
 use crate::error::CliError;
 
-pub async fn run(home: &Home, a: ReleaseArgs) -> Result<i32, CliError> {
+pub async fn run(home: &Home, a: ReleaseArgs, commit_timeout_ms: u64) -> Result<i32, CliError> {
     let client = client::for_home(home)?;
-    let resp: ReleaseResponse = client
-        .post("/v1/release", &ReleaseRequest { ids: a.ids })
-        .await?;
+    let resp: ReleaseResponse = client::post_write(
+        &client,
+        "/v1/release",
+        &ReleaseRequest { ids: a.ids },
+        commit_timeout_ms,
+        "Retrying is safe: releasing a job again changes nothing.",
+    )
+    .await?;
     let rows = resp.results.iter().map(|r| {
         let what = match r.outcome {
             ReleaseOutcome::Released => "released",

@@ -4,6 +4,7 @@
 
 use shoal_home::Home;
 use shoal_types::api::{SubmitRequest, SubmitResponse};
+use shoal_types::envelope::fresh_nonce;
 use shoal_types::{exit_code, JobCommand, JobId, JobSpec, JobState};
 
 use super::wait::wait_one;
@@ -61,10 +62,26 @@ fn build_spec(a: &SubmitArgs) -> Result<JobSpec, CliError> {
     Ok(spec)
 }
 
-pub async fn run(home: &Home, a: SubmitArgs) -> Result<i32, CliError> {
-    let spec = build_spec(&a)?;
+pub async fn run(home: &Home, a: SubmitArgs, commit_timeout_ms: u64) -> Result<i32, CliError> {
+    let mut spec = build_spec(&a)?;
+    // Every submit carries an idempotency key, so that a retry of one that timed
+    // out (and may still commit) cannot make a second job.
+    let key = spec
+        .dedup_key
+        .get_or_insert_with(|| format!("auto-{}", fresh_nonce()))
+        .clone();
     let client = client::for_home(home)?;
-    let resp: SubmitResponse = client.post("/v1/jobs", &SubmitRequest { spec }).await?;
+    let hint = format!(
+        "To retry without risking a second job, run the same command with --dedup-key {key}"
+    );
+    let resp: SubmitResponse = client::post_write(
+        &client,
+        "/v1/jobs",
+        &SubmitRequest { spec },
+        commit_timeout_ms,
+        &hint,
+    )
+    .await?;
     let ids: Vec<JobId> = (0..resp.count.unwrap_or(1))
         .map(|i| JobId(resp.id.0 + u64::from(i)))
         .collect();

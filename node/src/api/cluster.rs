@@ -11,7 +11,8 @@ use shoal_raft_store::{Request, Response};
 use shoal_types::api::{ClusterStatus, DrainRequest, DrainResponse, NodeCounters, NodeStatus};
 use shoal_types::NodeId;
 
-use super::jobs::{parse_body, write};
+use super::commit::write;
+use super::jobs::parse_body;
 use super::AppState;
 use crate::adverts::{Advert, ALIVE_FOR};
 use crate::error::ApiError;
@@ -150,6 +151,7 @@ pub async fn nodes(State(s): State<AppState>) -> Json<Vec<NodeStatus>> {
 /// no new ones.
 pub async fn drain(
     State(s): State<AppState>,
+    axum::extract::Query(q): axum::extract::Query<shoal_types::api::WriteQuery>,
     body: axum::body::Bytes,
 ) -> Result<Json<DrainResponse>, ApiError> {
     let req: DrainRequest = parse_body(&body, "drain request")?;
@@ -172,7 +174,7 @@ pub async fn drain(
         drained: req.drained,
     };
     let drained = matches!(req, Request::SetDrain { drained: true, .. });
-    match write(&s, req).await? {
+    match write(&s, req, &q).await? {
         Response::DrainSet { changed } => Ok(Json(DrainResponse {
             node: node.to_string(),
             drained,

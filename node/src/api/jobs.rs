@@ -9,21 +9,19 @@ use shoal_raft_store::{Request, Response, SubmitRejection};
 use shoal_types::api::{
     CancelRequest, CancelResponse, CancelResult, JobStatus, ListQuery, LogStream, LogsQuery,
     ReadQuery, ReleaseRequest, ReleaseResponse, ReleaseResult, SubmitRequest, SubmitResponse,
-    WaitQuery,
+    WaitQuery, WriteQuery,
 };
 use shoal_types::envelope::fresh_nonce;
 use shoal_types::{time::now_ms, EnvelopeBody, JobId, JobRecord, OutputSummary, SignedEnvelope};
 use tracing::{info, instrument};
 
+use super::commit::{bounded, propose_error, write, ELECTION_PATIENCE};
 use super::AppState;
 use crate::error::ApiError;
-use crate::raft::proposer::ProposeError;
 
 /// Default and largest page of `GET /v1/jobs`.
 const LIST_DEFAULT: usize = 1_000;
 const LIST_MAX: usize = 100_000;
-/// How long a write waits for a leader to be elected before it is refused.
-pub const ELECTION_PATIENCE: Duration = Duration::from_secs(5);
 /// Longest single `wait` poll.
 const WAIT_MAX_MS: u64 = 60_000;
 
@@ -55,28 +53,12 @@ pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(
         .map_err(|e| ApiError::BadRequest(format!("request body is not a valid {what}: {e}")))
 }
 
-/// Proposes a user's write (waiting out an election) and returns the applied response.
-pub(crate) async fn write(s: &AppState, req: Request) -> Result<Response, ApiError> {
-    s.proposer
-        .propose_patiently(req, ELECTION_PATIENCE)
-        .await
-        .map_err(propose_error)
-}
-
-pub(crate) fn propose_error(e: ProposeError) -> ApiError {
-    match e {
-        ProposeError::NotLeader { .. } => {
-            ApiError::Unavailable("no leader yet; try again shortly".into())
-        }
-        other => ApiError::Unavailable(other.to_string()),
-    }
-}
-
 /// Signs the spec with this node's key into an envelope, verifies it as the leader
 /// would, proposes it, and answers once it is committed and applied.
 #[instrument(skip_all)]
 pub async fn submit(
     State(s): State<AppState>,
+    Query(q): Query<WriteQuery>,
     body: Bytes,
 ) -> Result<Json<SubmitResponse>, ApiError> {
     let req: SubmitRequest = parse_body(&body, "submit request")?;
@@ -96,7 +78,8 @@ pub async fn submit(
     // authority and its key at start-up. The leader verifies the whole envelope of a
     // forwarded submit, and every worker does before it runs the job.
     let envelope = SignedEnvelope::sign(&body, &s.identity.node_key);
-    match s.submits.submit(envelope).await.map_err(propose_error)? {
+    let submitted = bounded(&s, q.commit_timeout(), s.submits.submit(envelope)).await?;
+    match submitted {
         Ok(id) => {
             match count {
                 Some(n) => info!(job = %id, tasks = n, "job array submitted"),
@@ -104,9 +87,16 @@ pub async fn submit(
             }
             Ok(Json(SubmitResponse { id, count }))
         }
-        Err(SubmitRejection::ReplayedNonce { existing }) => Err(ApiError::BadRequest(format!(
-            "replayed envelope (job {existing} already has this nonce)"
-        ))),
+        // This node made the envelope just now with a fresh nonce, so a replay is
+        // its own retry (a forward whose answer was lost in a leader change): the
+        // first try committed, and that job is the answer.
+        Err(SubmitRejection::ReplayedNonce { existing }) => {
+            info!(job = %existing, "job submitted (a retried forward found it committed)");
+            Ok(Json(SubmitResponse {
+                id: existing,
+                count,
+            }))
+        }
         Err(SubmitRejection::BadEnvelope(why)) => Err(ApiError::BadRequest(why)),
         Err(SubmitRejection::DedupKeyTaken { existing }) => Err(ApiError::BadRequest(format!(
             "dedup key already used by job {existing}, submitted with another --array size"
@@ -121,7 +111,7 @@ async fn barrier(s: &AppState, consistent: Option<bool>) -> Result<(), ApiError>
         s.proposer
             .read_barrier(&s.view, ELECTION_PATIENCE)
             .await
-            .map_err(propose_error)?;
+            .map_err(|e| propose_error(s, e))?;
     }
     Ok(())
 }
@@ -255,6 +245,7 @@ fn summary_text(s: &OutputSummary, why: &str) -> String {
 
 pub async fn cancel(
     State(s): State<AppState>,
+    Query(q): Query<WriteQuery>,
     body: Bytes,
 ) -> Result<Json<CancelResponse>, ApiError> {
     let req: CancelRequest = parse_body(&body, "cancel request")?;
@@ -265,7 +256,7 @@ pub async fn cancel(
         ids: req.ids,
         now_ms: now_ms(),
     };
-    match write(&s, req).await? {
+    match write(&s, req, &q).await? {
         Response::Cancelled { results } => Ok(Json(CancelResponse {
             results: results
                 .into_iter()
@@ -278,13 +269,14 @@ pub async fn cancel(
 
 pub async fn release(
     State(s): State<AppState>,
+    Query(q): Query<WriteQuery>,
     body: Bytes,
 ) -> Result<Json<ReleaseResponse>, ApiError> {
     let req: ReleaseRequest = parse_body(&body, "release request")?;
     if req.ids.is_empty() {
         return Err(ApiError::BadRequest("no job ids given".into()));
     }
-    match write(&s, Request::Release { ids: req.ids }).await? {
+    match write(&s, Request::Release { ids: req.ids }, &q).await? {
         Response::Released { results } => Ok(Json(ReleaseResponse {
             results: results
                 .into_iter()
