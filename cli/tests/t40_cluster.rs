@@ -443,3 +443,31 @@ fn a_write_without_quorum_times_out_and_its_retry_is_safe() {
     assert_eq!(jobs.len(), 1, "a second job: {jobs:?}");
     assert_eq!(jobs[0]["id"].as_u64().unwrap().to_string(), retry.trim());
 }
+
+/// Every node sees every live node's advert (the gossip mesh spans all members,
+/// followers included), on 3 and on 5 nodes.
+#[test]
+fn every_node_sees_every_live_node() {
+    for n in [3, 5] {
+        let nodes = cluster(n, 1);
+        let ids: HashSet<String> = nodes.iter().map(TestNode::node_id).collect();
+        for (i, node) in nodes.iter().enumerate() {
+            eventually(
+                Duration::from_secs(30),
+                &format!("node {i} of {n} sees all {n} alive"),
+                || {
+                    let rows: serde_json::Value =
+                        serde_json::from_str(&node.ok(&["nodes", "--json"])).unwrap();
+                    let alive: HashSet<String> = rows
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .filter(|r| r["alive"] == true)
+                        .filter_map(|r| r["id"].as_str().map(String::from))
+                        .collect();
+                    alive == ids
+                },
+            );
+        }
+    }
+}

@@ -249,6 +249,16 @@ impl Actor {
                     self.remember(peer, addr);
                 }
             }
+            Command::Connect(peer) => {
+                if peer != *self.swarm.local_peer_id() && !self.swarm.is_connected(&peer) {
+                    let addrs = self.addresses.get(&peer).cloned().unwrap_or_default();
+                    if !addrs.is_empty() {
+                        let _ = self
+                            .swarm
+                            .dial(DialOpts::peer_id(peer).addresses(addrs).build());
+                    }
+                }
+            }
             Command::Dial(addr) => {
                 if let Err(e) = self.swarm.dial(addr.clone()) {
                     debug!(%addr, error = %e, "dial failed");
@@ -476,10 +486,18 @@ impl Actor {
             SwarmEvent::Behaviour(BehaviourEvent::Hello(ev)) => self.hello_event(ev),
             SwarmEvent::Behaviour(BehaviourEvent::Rpc(ev)) => self.rpc_event(ev),
             SwarmEvent::Behaviour(BehaviourEvent::Gossip(gossipsub::Event::Message {
+                propagation_source,
                 message,
                 ..
             })) => {
-                if let Some(from) = message.source.filter(|p| self.gate.is_admitted(p)) {
+                // Relayed through the mesh: the neighbour that handed it over passed the
+                // gate; the author (`source`, whose signature gossipsub checked) may be a
+                // node this one has no connection to, and the node decides whether it
+                // is a member.
+                if !self.gate.is_admitted(&propagation_source) {
+                    return;
+                }
+                if let Some(from) = message.source {
                     self.emit(P2pEvent::Gossip {
                         from,
                         body: message.data,

@@ -29,7 +29,8 @@ pub enum P2pEvent {
         body: Vec<u8>,
         reply: oneshot::Sender<Vec<u8>>,
     },
-    /// A gossip message from an admitted peer.
+    /// A gossip message by `from` (its signature checked by gossipsub), handed over
+    /// by an admitted neighbour; `from` itself may not be connected to this node.
     Gossip { from: PeerId, body: Vec<u8> },
 }
 
@@ -142,6 +143,8 @@ pub(crate) enum Command {
     Publish(Vec<u8>),
     AddAddresses(PeerId, Vec<Multiaddr>),
     Dial(Multiaddr),
+    /// Dial a known peer at the addresses learned for it, unless connected or dialing.
+    Connect(PeerId),
     Addrs(AddrQuestion, oneshot::Sender<Vec<Multiaddr>>),
     ConnectedPeers(oneshot::Sender<Vec<PeerId>>),
 }
@@ -198,6 +201,12 @@ impl P2pHandle {
 
     pub async fn dial(&self, addr: Multiaddr) -> Result<(), P2pError> {
         self.send(Command::Dial(addr)).await
+    }
+
+    /// Dials `peer` at the addresses learned for it (`add_addresses`, mDNS,
+    /// bootstrap) unless it is connected or being dialled already.
+    pub async fn connect(&self, peer: PeerId) -> Result<(), P2pError> {
+        self.send(Command::Connect(peer)).await
     }
 
     /// The addresses other nodes should dial: the configured `advertise` list, or

@@ -10,7 +10,7 @@ pub mod autopilot;
 pub mod fleet;
 pub mod join;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use openraft::{BasicNode, ChangeMembers, Raft, RaftMetrics, ServerState};
@@ -36,7 +36,12 @@ pub struct Membership {
     expect: u32,
     adverts: AdvertTable,
     leader_since: Option<Instant>,
+    /// When each member not connected was last dialled.
+    last_dial: HashMap<u64, Instant>,
 }
+
+/// How often a member this node has no connection to is dialled.
+const REDIAL: Duration = Duration::from_secs(5);
 
 impl Membership {
     pub fn new(
@@ -55,6 +60,7 @@ impl Membership {
             expect: config.expect,
             adverts,
             leader_since: None,
+            last_dial: HashMap::new(),
         }
     }
 
@@ -107,11 +113,26 @@ impl Membership {
     }
 
     /// Every member's peer id and addresses, so any node can reach any other (for
-    /// forwarding and job output), not only those it happens to be connected to.
-    async fn learn_members(&self, m: &Metrics) {
+    /// forwarding and job output), and a connection to each: the gossip mesh (adverts)
+    /// spans all members, not a star through the leader, and survives its loss. A
+    /// member not connected is dialled at most every [`REDIAL`].
+    async fn learn_members(&mut self, m: &Metrics) {
+        let now = Instant::now();
         for (id, node) in m.membership_config.membership().nodes() {
-            if *id != self.node_id {
-                self.net.learn_member(*id, &node.addr).await;
+            if *id == self.node_id {
+                continue;
+            }
+            self.net.learn_member(*id, &node.addr).await;
+            if self.net.peers.is_connected(*id) {
+                continue;
+            }
+            let due = self
+                .last_dial
+                .get(id)
+                .is_none_or(|t| now.saturating_duration_since(*t) >= REDIAL);
+            if let (true, Some((peer, _))) = (due, addr::decode(&node.addr)) {
+                self.last_dial.insert(*id, now);
+                let _ = self.net.p2p.connect(peer).await;
             }
         }
     }
