@@ -35,7 +35,7 @@ pub struct Cli {
         value_name = "DURATION",
         env = "SHOAL_COMMIT_TIMEOUT",
         default_value = "15s",
-        value_parser = crate::duration::parse_ms
+        value_parser = shoal_types::duration::parse_ms
     )]
     pub commit_timeout: u64,
     #[command(subcommand)]
@@ -164,8 +164,8 @@ pub struct SubmitArgs {
         value_name = "N"
     )]
     pub priority: i32,
-    /// Kill an attempt that runs longer than this (e.g. 90s, 5m, 2h)
-    #[arg(long, value_name = "DURATION", value_parser = crate::duration::parse_ms)]
+    /// Kill an attempt that runs longer than this (e.g. 90s, 5min, 1h30m; a unit is required)
+    #[arg(long, value_name = "DURATION", value_parser = shoal_types::duration::parse_ms)]
     pub timeout: Option<u64>,
     /// Keep the job held (not runnable) until `shoal release ID`
     #[arg(long, conflicts_with = "wait")]
@@ -226,7 +226,7 @@ pub struct WaitArgs {
     #[arg(required = true, value_name = "ID")]
     pub ids: Vec<JobId>,
     /// Give up after this long (exit 7)
-    #[arg(long, value_name = "DURATION", value_parser = crate::duration::parse_ms)]
+    #[arg(long, value_name = "DURATION", value_parser = shoal_types::duration::parse_ms)]
     pub timeout: Option<u64>,
 }
 

@@ -9,7 +9,6 @@
 pub mod args;
 mod client;
 mod commands;
-mod duration;
 pub mod entry;
 pub mod error;
 mod output;

@@ -208,3 +208,26 @@ fn a_second_node_on_a_taken_port_fails_and_names_it() {
     // The first node is untouched.
     first.ok(&["cluster"]);
 }
+
+/// Durations take the units people write; a bare number is an error that says to
+/// add one, and the job's timeout shows in `status`.
+#[test]
+fn durations_need_a_unit_and_take_common_forms() {
+    let n = TestNode::started(1);
+    let out = n.shoal(&["submit", "--timeout", "30", "--", "true"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("no unit"), "{}", stderr(&out));
+    for t in ["90s", "5min", "1h30m", "2sec"] {
+        let out = n.shoal(&["submit", "--timeout", t, "--", "true"]);
+        assert_eq!(code(&out), 0, "--timeout {t}: {}", stderr(&out));
+    }
+    let id = n.submit(&["--timeout", "1h30m", "--", "true"]);
+    let s = n.status(id);
+    assert_eq!(s["timeout_ms"], 5_400_000, "{s}");
+    assert!(
+        n.ok(&["status", &id.to_string()]).contains("1h 30m"),
+        "the timeout in status"
+    );
+    let out = n.shoal(&["wait", "--timeout", "5", &id.to_string()]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+}

@@ -86,7 +86,7 @@ fn chaos_smoke_worker_kill_keeps_every_invariant() {
         "--scenario",
         "worker-kill",
         "--duration",
-        "12",
+        "12s",
         "--seed",
         "3",
         "--json",
@@ -114,7 +114,7 @@ fn chaos_smoke_worker_kill_keeps_every_invariant() {
     // The history is kept and the checker agrees when run on its own.
     let (ok, verdict, _) = run(&["check", &format!("{d}/worker-kill")]);
     assert!(ok && verdict.contains("\"ok\": true"), "{verdict}");
-    let (ok, _, err) = run(&["chaos", "--scenario", "no-such", "--duration", "1"]);
+    let (ok, _, err) = run(&["chaos", "--scenario", "no-such", "--duration", "1s"]);
     assert!(!ok && err.contains("no scenario"), "{err}");
 }
 
@@ -136,7 +136,7 @@ fn chaos_smoke_partition_leader_in_namespaces() {
         "--scenario",
         "partition-leader",
         "--duration",
-        "12",
+        "12s",
         "--seed",
         "5",
         "--json",

@@ -71,6 +71,9 @@ pub struct JobStatus {
     /// For a task of a job array: its `SHOAL_ARRAY_INDEX`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub array_index: Option<u32>,
+    /// The attempt time limit (`submit --timeout`), if any.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
 }
 
 impl JobStatus {
@@ -112,6 +115,7 @@ impl JobStatus {
                 })
                 .collect(),
             array_index: r.array_index,
+            timeout_ms: spec.timeout_ms,
         })
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod cert;
+pub mod duration;
 pub mod envelope;
 pub mod error;
 pub mod exit_code;

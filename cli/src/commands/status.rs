@@ -19,12 +19,15 @@ pub async fn run(home: &Home, a: StatusArgs) -> Result<i32, CliError> {
     }
     let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
     let mut text = format!(
-        "id:         {}\nname:       {}\nstate:      {}\nqueue:      {}\npriority:   {}\ncommand:    {}\nexit code:  {}\nnode:       {}\nsubmitted:  {}\nstarted:    {}\nended:      {}\nattempts:   {}\n",
+        "id:         {}\nname:       {}\nstate:      {}\nqueue:      {}\npriority:   {}\ntimeout:    {}\ncommand:    {}\nexit code:  {}\nnode:       {}\nsubmitted:  {}\nstarted:    {}\nended:      {}\nattempts:   {}\n",
         s.id,
         opt(&s.name),
         s.state,
         s.queue,
         s.priority,
+        s.timeout_ms
+            .map(shoal_types::duration::format_ms)
+            .unwrap_or_else(|| "-".into()),
         s.command,
         s.exit_code.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
         opt(&s.node),

@@ -40,8 +40,8 @@ pub struct ChaosArgs {
     /// Seed of the workload and the fault schedule (same seed, same schedule)
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// How long faults and the workload run, in seconds
-    #[arg(long, default_value_t = 30)]
+    /// How long faults and the workload run (e.g. 30s, 2min)
+    #[arg(long, default_value = "30s", value_parser = shoal_types::duration::parse_secs)]
     pub duration: u64,
     /// Also print one JSON object per scenario as the last lines
     #[arg(long)]
