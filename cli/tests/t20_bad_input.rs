@@ -66,8 +66,20 @@ fn unknown_job_ids_exit_3() {
             stderr(&out)
         );
     }
-    let out = n.shoal(&["cancel", "999"]);
-    assert_eq!(code(&out), 3);
+    // Errors go to stderr in the one format; stdout keeps only the answers.
+    let ok = n.submit(&["--hold", "--", "true"]);
+    for cmd in ["cancel", "release"] {
+        let out = n.shoal(&[cmd, "999", &ok.to_string()]);
+        assert_eq!(code(&out), 3, "{cmd}");
+        assert!(
+            stderr(&out).contains("shoal: job 999 not found"),
+            "{cmd}: {}",
+            stderr(&out)
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(!stdout.contains("999"), "{cmd}: {stdout}");
+        assert!(stdout.contains(&ok.to_string()), "{cmd}: {stdout}");
+    }
     let bad = n.shoal(&["status", "abc"]);
     assert_eq!(code(&bad), 2);
 }
@@ -230,4 +242,21 @@ fn durations_need_a_unit_and_take_common_forms() {
     );
     let out = n.shoal(&["wait", "--timeout", "5", &id.to_string()]);
     assert_eq!(code(&out), 2, "{}", stderr(&out));
+    // The node's log went to a file: plain text, no colour codes.
+    let log = n.log();
+    assert!(log.contains("node running"), "{log}");
+    assert!(!log.contains('\u{1b}'), "ANSI codes in a log file");
+}
+
+/// The hint after `init --home X` starts that home, not the default one.
+#[test]
+fn init_hint_names_the_home() {
+    let n = TestNode::new(1);
+    let out = n.shoal(&["init"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("`shoal node --home {}`", n.home.display())),
+        "{text}"
+    );
 }

@@ -42,11 +42,16 @@ pub async fn run(cli: Cli) -> Result<i32, CliError> {
 /// What a per-job answer says for an unknown id.
 const NOT_FOUND: &str = "not found";
 
-/// Prints "ID what" per job; exit 3 if any id was not found, else 0.
+/// Prints "ID what" per job on stdout, and "shoal: job ID not found" on stderr for
+/// an unknown id; exit 3 if any id was not found, else 0.
 fn per_job<'a>(rows: impl Iterator<Item = (shoal_types::JobId, &'a str)>) -> Result<i32, CliError> {
     let mut missing = false;
     for (id, what) in rows {
-        missing |= what == NOT_FOUND;
+        if what == NOT_FOUND {
+            missing = true;
+            eprintln!("shoal: job {id} not found");
+            continue;
+        }
         crate::output::line(&format!("{id} {what}"))?;
     }
     Ok(if missing {
