@@ -48,7 +48,7 @@ impl LocalNode {
             "--listen".into(),
             format!("/ip4/127.0.0.1/tcp/{}", free_port()?),
         ];
-        let node = LocalNode::spawn(shoal, dir, slots, args)?;
+        let mut node = LocalNode::spawn(shoal, dir, slots, args)?;
         node.wait_leader().await?;
         Ok(node)
     }
@@ -150,9 +150,16 @@ impl LocalNode {
         Client::new(self.home.join("shoal.sock"))
     }
 
-    async fn wait_leader(&self) -> anyhow::Result<()> {
+    async fn wait_leader(&mut self) -> anyhow::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
+            if let Some(status) = self.exited() {
+                bail!(
+                    "the node at {} exited ({status}) before it led; see {}",
+                    self.home.display(),
+                    self.dir.join("node.log").display()
+                );
+            }
             if let Ok(c) = self.client().get::<ClusterStatus>("/v1/cluster").await {
                 if c.leader.as_deref() == Some(c.node_id.as_str()) {
                     return Ok(());

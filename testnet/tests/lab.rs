@@ -157,3 +157,32 @@ fn chaos_smoke_partition_leader_in_namespaces() {
         "no partition was installed"
     );
 }
+
+/// A benchmark that cannot go on (here: the node binary does not start) still
+/// prints the figures it measured before (the references), then fails saying so.
+#[test]
+fn a_benchmark_that_stops_early_prints_what_it_measured() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out, err) = run(&[
+        "bench",
+        "--quick",
+        "--json",
+        "--only",
+        "api_submits",
+        "--shoal",
+        "/bin/false",
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(!ok, "{out}{err}");
+    assert!(err.contains("stopped early"), "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect(&out);
+    assert_eq!(v["machine"]["complete"], false, "{v}");
+    let names: Vec<&str> = v["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["name"].as_str())
+        .collect();
+    assert!(names.contains(&"spawn_true_per_s"), "{names:?}");
+}

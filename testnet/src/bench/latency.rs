@@ -21,7 +21,13 @@ fn now_ns() -> u128 {
 /// The job side: record the start time.
 pub fn stamp(file: &Path) -> std::io::Result<()> {
     let t = now_ns();
-    std::fs::write(file, t.to_string())
+    // Written beside and renamed into place, so a reader never sees the file empty
+    // or half-written (it polls for the name, then parses the contents).
+    let mut tmp = file.as_os_str().to_owned();
+    tmp.push(format!(".{}.tmp", std::process::id()));
+    let tmp = std::path::PathBuf::from(tmp);
+    std::fs::write(&tmp, t.to_string())?;
+    std::fs::rename(&tmp, file)
 }
 
 pub struct Latency {

@@ -68,7 +68,38 @@ fn sibling_shoal() -> anyhow::Result<PathBuf> {
     Ok(p)
 }
 
+/// Measures what `args` asks for and prints it. A failure part-way (a trial that
+/// cannot finish) still prints every figure measured before it, then is reported.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let mut metrics = Vec::new();
+    let measured = measure(&args, cpus, &mut metrics).await;
+    let machine = serde_json::json!({
+        "cpus": cpus,
+        "kernel": std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim(),
+        "quick": args.quick,
+        "complete": measured.is_ok(),
+    });
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({ "machine": machine, "metrics": metrics })
+        );
+    } else {
+        print!("{}", metric::table(&metrics));
+    }
+    measured.map_err(|e| {
+        e.context(format!(
+            "the benchmark stopped early; the {} figures printed were measured before that",
+            metrics.len()
+        ))
+    })
+}
+
+/// Every measurement, each figure pushed onto `metrics` as soon as it is known.
+async fn measure(args: &BenchArgs, cpus: usize, metrics: &mut Vec<Metric>) -> anyhow::Result<()> {
     let shoal = match &args.shoal {
         Some(p) => p.clone(),
         None => sibling_shoal()?,
@@ -77,9 +108,6 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Some(d) => tempfile::tempdir_in(d)?,
         None => tempfile::tempdir()?,
     };
-    let cpus = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
     let secs = if args.quick { 2.0 } else { 5.0 };
     let samples = if args.quick { 100 } else { 300 };
 
@@ -87,6 +115,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let sync = reference::fdatasync(base.path(), secs)?;
     let spawn = reference::spawn_true(cpus, secs)?;
     let xargs = reference::xargs_true(cpus, TRIVIAL_JOBS)?;
+    metrics.push(
+        Metric::new("spawn_true_per_s", spawn.per_s, "1/s").reference("threads", cpus as f64),
+    );
+    metrics.push(Metric::new("xargs_true_per_s", xargs, "1/s").reference("threads", cpus as f64));
+    metrics.push(Metric::new("fdatasync_per_s", sync.per_s, "1/s"));
 
     eprintln!("starting a one-node cluster ...");
     let node_dir = base.path().join("n1");
@@ -95,7 +128,6 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         .await
         .context("starting the node")?;
 
-    let mut metrics = Vec::new();
     if args.wants("submit_to_start_p50_ms_1node") || args.wants("submit_to_start_p99_ms_1node") {
         eprintln!("submit-to-start latency ({samples} samples) ...");
         let lat = latency::submit_to_start(&node, base.path(), samples).await?;
@@ -320,24 +352,6 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         for n in nodes {
             n.stop();
         }
-    }
-    metrics.push(
-        Metric::new("spawn_true_per_s", spawn.per_s, "1/s").reference("threads", cpus as f64),
-    );
-    metrics.push(Metric::new("xargs_true_per_s", xargs, "1/s").reference("threads", cpus as f64));
-    metrics.push(Metric::new("fdatasync_per_s", sync.per_s, "1/s"));
-    let machine = serde_json::json!({
-        "cpus": cpus,
-        "kernel": std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim(),
-        "quick": args.quick,
-    });
-    if args.json {
-        println!(
-            "{}",
-            serde_json::json!({ "machine": machine, "metrics": metrics })
-        );
-    } else {
-        print!("{}", metric::table(&metrics));
     }
     Ok(())
 }
