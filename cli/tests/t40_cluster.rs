@@ -380,7 +380,7 @@ fn two_nodes_make_one_voter_and_a_third_makes_three() {
     let id = nodes[0].submit(&["--", "true"]);
     nodes[0].ok(&["wait", "--timeout", "20s", &id.to_string()]);
     nodes[1].start();
-    let third = join(
+    let _third = join(
         &nodes[0].home.join("cluster.bundle"),
         &nodes[0].addr(),
         1,
@@ -389,7 +389,6 @@ fn two_nodes_make_one_voter_and_a_third_makes_three() {
     eventually(Duration::from_secs(30), "3 voters", || {
         voters(&nodes[0]).len() == 3
     });
-    drop(third);
 }
 
 /// A write that cannot commit (no quorum) ends after --commit-timeout with exit 5,

@@ -264,7 +264,12 @@ impl Actor {
                     debug!(%addr, error = %e, "dial failed");
                 }
             }
+            Command::Addrs(AddrQuestion::Reachable, tx) if !self.advertise.is_empty() => {
+                let _ = tx.send(self.advertise.clone());
+            }
             Command::Addrs(question, tx) => {
+                // Askers that gave up (see `P2pHandle::addrs`) are not kept waiting.
+                self.awaiting_listen.retain(|(_, t)| !t.is_closed());
                 self.awaiting_listen.push((question, tx));
                 self.answer_addrs();
             }

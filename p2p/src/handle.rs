@@ -125,6 +125,10 @@ impl EventSender {
     }
 }
 
+/// How long [`P2pHandle::listen_addrs`] and [`P2pHandle::reachable_addrs`] wait for
+/// the listeners to report.
+const ADDRS_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Which of this node's addresses a caller asks for.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum AddrQuestion {
@@ -222,10 +226,19 @@ impl P2pHandle {
         self.addrs(AddrQuestion::Listen).await
     }
 
+    /// Asks the swarm for addresses; a listener that has not reported within
+    /// [`ADDRS_PATIENCE`] (it should within milliseconds) is an error rather than a
+    /// caller waiting forever.
     async fn addrs(&self, question: AddrQuestion) -> Result<Vec<Multiaddr>, P2pError> {
         let (tx, rx) = oneshot::channel();
         self.send(Command::Addrs(question, tx)).await?;
-        rx.await.map_err(|_| P2pError::Stopped)
+        match tokio::time::timeout(ADDRS_PATIENCE, rx).await {
+            Ok(answer) => answer.map_err(|_| P2pError::Stopped),
+            Err(_) => Err(P2pError::Start(format!(
+                "a listener has not reported its address within {} s",
+                ADDRS_PATIENCE.as_secs()
+            ))),
+        }
     }
 
     /// Peers with an open connection (admitted or not).

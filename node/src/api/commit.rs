@@ -54,8 +54,12 @@ pub(crate) fn propose_error(s: &AppState, e: ProposeError) -> ApiError {
             ApiError::Unavailable(format!("the leader could not be reached ({})", quorum(s)))
         }
         ProposeError::Refused(why) => ApiError::Unavailable(format!("the leader refused: {why}")),
-        ProposeError::Failed(_) | ProposeError::Fatal(_) => {
+        // openraft's text here is its debug output; the voters say more.
+        ProposeError::Failed(_) => {
             ApiError::Unavailable(format!("the write failed: {}", quorum(s)))
+        }
+        ProposeError::Fatal(why) => {
+            ApiError::Unavailable(format!("raft has stopped on this node: {why}"))
         }
         other => ApiError::Unavailable(other.to_string()),
     }
