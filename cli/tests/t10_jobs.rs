@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{code, eventually, TestNode};
+use common::{code, eventually, marker_processes, TestNode};
 use std::time::Duration;
 
 #[test]
@@ -331,4 +331,58 @@ fn a_dedup_key_makes_one_job_however_often_it_is_submitted() {
     let bad = n.shoal(&["submit", "--dedup-key", "", "--", "true"]);
     assert_eq!(code(&bad), 2, "{}", common::stderr(&bad));
     assert!(common::stderr(&bad).contains("dedup key"));
+}
+
+/// A job handed to a node ahead of time (prefetch) is `leased` until its process
+/// starts, `running` only while one runs, and its `started_at` is when it started.
+#[test]
+fn a_job_waiting_on_its_node_is_leased_and_its_start_time_is_real() {
+    let n = TestNode::started(1);
+    // A batch of short jobs turns prefetch on: the next jobs are leased early.
+    for _ in 0..3 {
+        let id = n.submit(&["--", "true"]);
+        n.ok(&["wait", &id.to_string()]);
+    }
+    let marker = format!("leased-{}", std::process::id());
+    let first = n.submit(&["--shell", &format!("sleep 2; : {marker}")]);
+    eventually(Duration::from_secs(10), "the first job runs", || {
+        n.status(first)["state"] == "running"
+    });
+    let waiting: Vec<u64> = (0..2)
+        .map(|_| n.submit(&["--shell", &format!("sleep 1; : {marker}")]))
+        .collect();
+    eventually(Duration::from_secs(5), "the others are leased", || {
+        waiting.iter().all(|id| n.status(*id)["state"] == "leased")
+    });
+    let s = n.status(waiting[0]);
+    assert_eq!(s["node"], n.node_id(), "{s}");
+    assert!(s["started_at"].is_null(), "not started yet: {s}");
+    assert!(s["attempts"][0]["leased_at"].is_string(), "{s}");
+    let text = n.ok(&["status", &waiting[0].to_string()]);
+    assert!(text.contains("state:      leased (on node"), "{text}");
+    assert!(text.contains("waiting to start"), "{text}");
+    let list = n.ok(&["list"]);
+    assert_eq!(list.matches(" running ").count(), 1, "{list}");
+    assert_eq!(list.matches(" leased ").count(), 2, "{list}");
+    assert_eq!(marker_processes(&marker), 1, "one slot, one process");
+    for id in &waiting {
+        n.ok(&["wait", &id.to_string()]);
+    }
+    let ms = |s: &serde_json::Value, field: &str| {
+        let t = s[field].as_str().unwrap_or_else(|| panic!("{field}: {s}"));
+        shoal_types::time::parse_rfc3339_ms(t).expect("an RFC 3339 time")
+    };
+    let a = n.status(first);
+    let b = n.status(waiting[0]);
+    let c = n.status(waiting[1]);
+    // One slot: each started after the one before it had run its course.
+    assert!(
+        ms(&b, "started_at") >= ms(&a, "started_at") + 1_900,
+        "{a}\n{b}"
+    );
+    assert!(
+        ms(&c, "started_at") >= ms(&b, "started_at") + 900,
+        "{b}\n{c}"
+    );
+    assert!(ms(&b, "started_at") >= ms(&b, "submitted_at"));
 }

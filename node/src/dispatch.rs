@@ -200,6 +200,7 @@ pub fn may_write(
         Request::Submit { envelope: e, .. } => envelope(e),
         Request::SubmitBatch { envelopes, .. } => envelopes.iter().try_for_each(envelope),
         Request::Lease { node, .. }
+        | Request::Start { node, .. }
         | Request::Complete { node, .. }
         | Request::RequeueNode { node, .. } => own(node),
         // Users' operations, which any node's API may pass on.

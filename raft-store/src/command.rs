@@ -28,6 +28,12 @@ pub enum Request {
         max_jobs: u32,
         now_ms: u64,
     },
+    /// Processes that started on `node`: their jobs go from Leased to Running. A
+    /// notice whose lease is no longer the job's open attempt there is ignored.
+    Start {
+        node: NodeId,
+        starts: Vec<StartNotice>,
+    },
     /// Results of finished attempts from one node; each carries the lease's token.
     Complete {
         node: NodeId,
@@ -65,6 +71,14 @@ pub struct Completion {
     pub job: JobId,
     pub token: FencingToken,
     pub outcome: AttemptOutcome,
+}
+
+/// One attempt's process started, at `at_ms` on its node's clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StartNotice {
+    pub job: JobId,
+    pub token: FencingToken,
+    pub at_ms: u64,
 }
 
 /// Why a submission was not accepted.
@@ -106,6 +120,10 @@ pub enum Response {
     },
     Leased {
         jobs: Vec<LeasedJob>,
+    },
+    /// The jobs a `Start` moved to Running.
+    Started {
+        accepted: Vec<JobId>,
     },
     Completed {
         accepted: Vec<JobId>,

@@ -23,7 +23,7 @@ use std::io::Cursor;
 use std::path::Path;
 use std::sync::Arc;
 
-pub use command::{Completion, LeasedJob, Request, Response, SubmitRejection};
+pub use command::{Completion, LeasedJob, Request, Response, StartNotice, SubmitRejection};
 pub use error::StoreError;
 pub use log_store::LogStore;
 pub use snapshot::SnapshotBuilder;

@@ -246,7 +246,7 @@ pub(crate) fn install(
             batch.put_cf(cf(db, CF_QUEUE)?, k, keys::job_key(rec.id));
             sm.queued += 1;
         }
-        let live = matches!(rec.state, JobState::Running | JobState::Cancelled);
+        let live = rec.state.on_node() || rec.state == JobState::Cancelled;
         if let Some(a) = rec
             .last_attempt()
             .filter(|a| live && a.ended_at_ms.is_none())

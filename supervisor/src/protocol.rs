@@ -37,8 +37,11 @@ pub const FENCE: &str = "fence";
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Report {
+    /// The job's process exists; `at_ms` is the wall clock then (ms since the epoch).
     Started {
         pid: i32,
+        #[serde(default)]
+        at_ms: u64,
     },
     Finished {
         outcome: AttemptOutcome,

@@ -153,6 +153,7 @@ fn run(
         return (lost, false);
     }
     let started = Instant::now();
+    let started_at_ms = shoal_types::time::now_ms();
     let job = match crate::spawn::spawn(&spec.argv, &spec.cwd, &spec.env) {
         Ok(j) => j,
         Err(e) => {
@@ -179,7 +180,10 @@ fn run(
             return finished(failed(format!("cannot collect the job's output: {e}")));
         }
     };
-    emit(&Report::Started { pid });
+    emit(&Report::Started {
+        pid,
+        at_ms: started_at_ms,
+    });
 
     let waiter = tx.clone();
     let reaper = threads.spawn("reaper", move || {
@@ -254,6 +258,7 @@ fn run(
                     max_rss_kb,
                     stdout: summaries.next(),
                     stderr: summaries.next(),
+                    started_at_ms: Some(started_at_ms),
                 };
                 let report = Report::Finished {
                     outcome,

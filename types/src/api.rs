@@ -36,7 +36,11 @@ pub struct SubmitResponse {
 pub struct AttemptStatus {
     pub n: u32,
     pub node: String,
-    pub started_at: String,
+    /// When the node was handed the job.
+    #[serde(default)]
+    pub leased_at: Option<String>,
+    /// When its process started; `None` while it waits on its node (`leased`).
+    pub started_at: Option<String>,
     pub ended_at: Option<String>,
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
@@ -64,6 +68,7 @@ pub struct JobStatus {
     /// Node of the last attempt.
     pub node: Option<String>,
     pub submitted_at: String,
+    /// When the last attempt's process started (not set while `leased`).
     pub started_at: Option<String>,
     pub ended_at: Option<String>,
     pub command: String,
@@ -90,7 +95,7 @@ impl JobStatus {
             exit_code: last.and_then(|a| shell_exit_code(a.exit_code, a.signal)),
             node: last.map(|a| a.node.to_string()),
             submitted_at: rfc3339_ms(r.submitted_at_ms),
-            started_at: last.map(|a| rfc3339_ms(a.started_at_ms)),
+            started_at: last.and_then(|a| a.started_at_ms).map(rfc3339_ms),
             ended_at: r.ended_at_ms.map(rfc3339_ms),
             command: match &spec.command {
                 crate::JobCommand::Argv(v) => v.join(" "),
@@ -102,7 +107,8 @@ impl JobStatus {
                 .map(|a| AttemptStatus {
                     n: a.n,
                     node: a.node.to_string(),
-                    started_at: rfc3339_ms(a.started_at_ms),
+                    leased_at: (a.leased_at_ms > 0).then(|| rfc3339_ms(a.leased_at_ms)),
+                    started_at: a.started_at_ms.map(rfc3339_ms),
                     ended_at: a.ended_at_ms.map(rfc3339_ms),
                     exit_code: a.exit_code,
                     signal: a.signal,

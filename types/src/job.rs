@@ -167,9 +167,10 @@ pub fn valid_env_key(k: &str) -> bool {
 
 /// Where a job is in its life. Every transition is a raft log entry.
 ///
-/// Only `Queued`, `Running` and the terminal states are produced today; `Pending`
-/// (dependencies, not-before), `Leased` (assigned, not yet started), `Held` and
-/// `Expired` are reserved so the encoding does not change when they arrive.
+/// `Leased` is a job handed to a node whose process has not started yet (it waits for
+/// a slot, or the node's start notice is on its way); `Running` once it started.
+/// `Pending` (dependencies, not-before) and `Expired` are reserved so the encoding
+/// does not change when they arrive.
 ///
 /// The discriminants are [`JobState::code`], the first byte of raft-store's `by_state`
 /// keys on disk: never renumber or reuse one (a test pins them).
@@ -207,6 +208,11 @@ impl JobState {
             self,
             JobState::Succeeded | JobState::Failed | JobState::Cancelled | JobState::Expired
         )
+    }
+
+    /// Handed to a node under a lease, started or not: its attempt is open.
+    pub fn on_node(self) -> bool {
+        matches!(self, JobState::Leased | JobState::Running)
     }
 
     /// A one-byte code, stable on disk (used in index keys).
@@ -316,6 +322,10 @@ pub struct AttemptOutcome {
     pub stdout: Option<OutputSummary>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stderr: Option<OutputSummary>,
+    /// When the process started (the executing node's clock, ms since the epoch);
+    /// `None` if it never did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at_ms: Option<u64>,
 }
 
 impl AttemptOutcome {
@@ -351,7 +361,13 @@ pub struct Attempt {
     pub node: NodeId,
     /// The fencing token of the lease this attempt runs under.
     pub token: FencingToken,
-    pub started_at_ms: u64,
+    /// When the lease was granted (the leader's clock).
+    #[serde(default)]
+    pub leased_at_ms: u64,
+    /// When the process started (the executing node's clock); `None` while the job
+    /// waits on its node, and for an attempt that never started. Records written
+    /// before leases and starts were told apart hold the lease time here.
+    pub started_at_ms: Option<u64>,
     pub ended_at_ms: Option<u64>,
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,

@@ -43,6 +43,15 @@ pub fn rfc3339_ms(ms: u64) -> String {
     )
 }
 
+/// Parses an RFC 3339 UTC time (as [`rfc3339_ms`] writes it) into epoch
+/// milliseconds; `None` if it is not one.
+pub fn parse_rfc3339_ms(s: &str) -> Option<u64> {
+    let t = humantime::parse_rfc3339_weak(s).ok()?;
+    t.duration_since(UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_millis() as u64)
+}
+
 /// Days since 1970-01-01 to a proleptic Gregorian (year, month, day); Howard Hinnant's
 /// algorithm.
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
@@ -67,5 +76,13 @@ mod tests {
         assert_eq!(rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(rfc3339_ms(951_782_400_001), "2000-02-29T00:00:00.001Z");
         assert_eq!(rfc3339_ms(1_795_638_709_123), "2026-11-25T20:31:49.123Z");
+    }
+
+    #[test]
+    fn parses_what_it_renders() {
+        for ms in [0, 951_782_400_001, 1_795_638_709_123] {
+            assert_eq!(parse_rfc3339_ms(&rfc3339_ms(ms)), Some(ms));
+        }
+        assert_eq!(parse_rfc3339_ms("yesterday"), None);
     }
 }

@@ -1,4 +1,5 @@
-//! `shoal list`: jobs newest first, as a table or JSON.
+//! `shoal list`: jobs newest first, as a table or JSON. The table shows the array
+//! index of a task (TASK) and the node of the last attempt (NODE).
 
 use shoal_home::Home;
 use shoal_types::api::JobStatus;
@@ -32,9 +33,13 @@ pub async fn run(home: &Home, a: ListArgs) -> Result<i32, CliError> {
                 j.queue.clone(),
                 j.priority.to_string(),
                 j.name.clone().unwrap_or_else(|| "-".into()),
+                j.array_index
+                    .map(|i| i.to_string())
+                    .unwrap_or_else(|| "-".into()),
                 j.exit_code
                     .map(|c| c.to_string())
                     .unwrap_or_else(|| "-".into()),
+                j.node.clone().unwrap_or_else(|| "-".into()),
                 j.submitted_at.clone(),
                 truncate(&j.command, 40),
             ]
@@ -49,7 +54,9 @@ pub async fn run(home: &Home, a: ListArgs) -> Result<i32, CliError> {
                 "QUEUE",
                 "PRIO",
                 "NAME",
+                "TASK",
                 "EXIT",
+                "NODE",
                 "SUBMITTED",
                 "COMMAND"
             ],

@@ -22,7 +22,7 @@ pub async fn run(home: &Home, a: StatusArgs) -> Result<i32, CliError> {
         "id:         {}\nname:       {}\nstate:      {}\nqueue:      {}\npriority:   {}\ntimeout:    {}\ncommand:    {}\nexit code:  {}\nnode:       {}\nsubmitted:  {}\nstarted:    {}\nended:      {}\nattempts:   {}\n",
         s.id,
         opt(&s.name),
-        s.state,
+        state_line(&s),
         s.queue,
         s.priority,
         s.timeout_ms
@@ -41,7 +41,12 @@ pub async fn run(home: &Home, a: StatusArgs) -> Result<i32, CliError> {
             "  #{} on {}: {} -> {}  exit {}  {}  wall {}  cpu {}  rss {}\n",
             a.n,
             a.node,
-            a.started_at,
+            match (&a.started_at, &a.leased_at, &a.ended_at) {
+                (Some(t), _, _) => t.clone(),
+                (None, Some(l), None) => format!("waiting to start (leased {l})"),
+                (None, _, Some(_)) => "never started".into(),
+                (None, None, None) => "-".into(),
+            },
             opt(&a.ended_at),
             shoal_types::api::shell_exit_code(a.exit_code, a.signal)
                 .map(|c| c.to_string())
@@ -60,4 +65,14 @@ pub async fn run(home: &Home, a: StatusArgs) -> Result<i32, CliError> {
     }
     print!("{text}");
     Ok(exit_code::OK)
+}
+
+/// The state, and for a job handed to a node that has not started it, where it waits.
+fn state_line(s: &JobStatus) -> String {
+    match (s.state, &s.node) {
+        (shoal_types::JobState::Leased, Some(n)) => {
+            format!("leased (on node {n}, waiting for a slot or its start)")
+        }
+        (state, _) => state.to_string(),
+    }
 }

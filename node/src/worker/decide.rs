@@ -25,6 +25,9 @@
 //!   committed together after a linger ([`COMMIT_LINGER`], or [`SHORT_LINGER`] while
 //!   jobs are short) or as soon as a batch is full or nothing else runs; after a
 //!   failed commit, retried every [`COMMIT_RETRY`].
+//! - **Start notices.** A started process's notice (which makes its job `running`
+//!   in the log) waits [`START_LINGER`] to share one entry with the round's other
+//!   starts; a job that ends sooner needs none, its completion carries the time.
 //! - **Reconciliation.** Every [`RECONCILE_EVERY`], leases the log says run here with
 //!   neither a process nor a result ([`orphans`]) are reported lost.
 //! - **Cancellation.** A running attempt whose job was cancelled, or whose lease is no
@@ -33,7 +36,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use shoal_raft_store::{Completion, LeasedJob};
+use shoal_raft_store::{Completion, LeasedJob, StartNotice};
 use shoal_types::{AttemptOutcome, FailReason, FencingToken, JobId, JobRecord, JobState};
 use tracing::{debug, info, warn};
 
@@ -54,6 +57,9 @@ pub const COMMIT_LINGER: Duration = Duration::from_millis(3);
 /// costs each node an append, an fsync and an apply.
 pub const SHORT_LINGER: Duration = Duration::from_millis(50);
 pub const SHORT_BATCH: usize = 128;
+/// How long a start notice waits for others (and for its job's end, which makes it
+/// unneeded) before it is proposed.
+pub const START_LINGER: Duration = Duration::from_millis(200);
 /// How long a committed result keeps its attempt from being judged an orphan while
 /// this node's state machine catches up.
 pub const COMMITTED_MEMORY: Duration = Duration::from_secs(30);
@@ -82,6 +88,8 @@ pub enum Input {
     Start { pending: Vec<Completion> },
     /// Attempts that ended, in the order their supervisors reported.
     Finished(Vec<Completion>),
+    /// Processes that started (their supervisors' reports).
+    Started(Vec<StartNotice>),
     /// The local state machine applied more entries.
     Applied,
     /// The wake-up time asked for by [`WorkerState::wake_at`] has come.
@@ -90,10 +98,12 @@ pub enum Input {
     Tick,
     /// The answer to [`Action::Heartbeat`].
     Heartbeat { sent_at: Instant, acked: bool },
-    /// The answer to [`Action::Propose`]: the completions it carried with whether
-    /// they were committed, and the jobs leased (asked at `asked_at`).
+    /// The answer to [`Action::Propose`]: the completions and start notices it
+    /// carried with whether they were committed, and the jobs leased (asked at
+    /// `asked_at`).
     Proposed {
         commit: Option<(Vec<Completion>, bool)>,
+        starts: Option<(Vec<StartNotice>, bool)>,
         leased: Vec<LeasedJob>,
         asked_at: Instant,
     },
@@ -114,9 +124,11 @@ pub enum Action {
     Save(Vec<Completion>),
     /// Record in the outbox that these completions are committed.
     MarkCommitted(Vec<Completion>),
-    /// Propose completions and/or a lease together; answered by [`Input::Proposed`].
+    /// Propose completions, start notices and/or a lease together; answered by
+    /// [`Input::Proposed`].
     Propose {
         commit: Option<Vec<Completion>>,
+        starts: Option<Vec<StartNotice>>,
         lease: Option<u32>,
     },
     /// Re-queue what the log says runs here; answered by [`Input::Recovered`].
@@ -162,6 +174,9 @@ pub struct WorkerState {
     /// Finished attempts not yet in the outbox / in the outbox, not committed.
     fresh: Vec<Completion>,
     finished: Vec<Completion>,
+    /// Start notices not yet committed, and when they are due.
+    starts: Vec<StartNotice>,
+    starts_at: Option<Instant>,
     /// Results committed lately (see [`orphans`]).
     committed: HashMap<(JobId, FencingToken), Instant>,
     short_jobs: bool,
@@ -186,6 +201,8 @@ impl WorkerState {
             backlog_asked: None,
             fresh: Vec::new(),
             finished: Vec::new(),
+            starts: Vec::new(),
+            starts_at: None,
             committed: HashMap::new(),
             short_jobs: false,
             commit_at: None,
@@ -199,7 +216,10 @@ impl WorkerState {
 
     /// When the executor must deliver [`Input::Timer`], if at all.
     pub fn wake_at(&self) -> Option<Instant> {
-        self.commit_at
+        match (self.commit_at, self.starts_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Attempts running here and jobs leased but not started.
@@ -225,9 +245,24 @@ impl WorkerState {
                 for c in &batch {
                     self.running.remove(&c.job);
                 }
+                // Their completions carry the start times.
+                self.starts
+                    .retain(|s| !batch.iter().any(|c| c.job == s.job && c.token == s.token));
+                if self.starts.is_empty() {
+                    self.starts_at = None;
+                }
                 self.short_jobs = batch.iter().all(|c| c.outcome.wall_ms < SHORT_JOB_MS);
                 self.fresh.extend(batch);
                 self.advance(now, ledger, &mut out);
+            }
+            Input::Started(notices) => {
+                let ours = notices
+                    .into_iter()
+                    .filter(|n| self.running.get(&n.job).is_some_and(|a| a.token == n.token));
+                self.starts.extend(ours);
+                if !self.starts.is_empty() && self.starts_at.is_none() {
+                    self.starts_at = Some(now + START_LINGER);
+                }
             }
             Input::Applied | Input::Timer => self.advance(now, ledger, &mut out),
             Input::Tick => self.tick(now, ledger, &mut out),
@@ -253,9 +288,13 @@ impl WorkerState {
             }
             Input::Proposed {
                 commit,
+                starts,
                 leased,
                 asked_at,
-            } => self.proposed(commit, leased, asked_at, now, ledger, &mut out),
+            } => {
+                self.started_proposed(starts, now);
+                self.proposed(commit, leased, asked_at, now, ledger, &mut out)
+            }
             Input::Recovered { ok } => {
                 self.recovered = ok;
                 if ok {
@@ -371,6 +410,7 @@ impl WorkerState {
             } else {
                 out.push(Action::Propose {
                     commit: Some(std::mem::take(&mut self.finished)),
+                    starts: None,
                     lease: None,
                 });
             }
@@ -415,14 +455,20 @@ impl WorkerState {
         } else {
             None
         };
-        if commit.is_none() && !lease {
+        let starts_due = !self.starts.is_empty() && self.starts_at.is_some_and(|t| now >= t);
+        let starts = starts_due.then(|| {
+            self.starts_at = None;
+            std::mem::take(&mut self.starts)
+        });
+        if commit.is_none() && starts.is_none() && !lease {
             self.finish_round(out);
             return;
         }
-        // Completions and the next lease are proposed together (one append round
-        // when openraft batches them).
+        // Completions, start notices and the next lease are proposed together (one
+        // append round when openraft batches them).
         out.push(Action::Propose {
             commit,
+            starts,
             lease: lease.then_some(want),
         });
     }
@@ -470,6 +516,22 @@ impl WorkerState {
         let hold = self.cut_off(now, ledger) || self.stale_backlog(now);
         self.start_backlog(hold, ledger, out);
         self.finish_round(out);
+    }
+
+    /// Start notices not committed are tried again after [`COMMIT_RETRY`], for the
+    /// jobs still running here.
+    fn started_proposed(&mut self, starts: Option<(Vec<StartNotice>, bool)>, now: Instant) {
+        let Some((batch, false)) = starts else {
+            return;
+        };
+        let still = batch
+            .into_iter()
+            .filter(|n| self.running.get(&n.job).is_some_and(|a| a.token == n.token));
+        let newer = std::mem::take(&mut self.starts);
+        self.starts = still.chain(newer).collect();
+        if !self.starts.is_empty() {
+            self.starts_at = Some(now + COMMIT_RETRY);
+        }
     }
 
     fn finish_round(&mut self, out: &mut Vec<Action>) {

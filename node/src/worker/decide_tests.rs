@@ -122,6 +122,7 @@ fn lease_answer(
     w.step(
         Input::Proposed {
             commit: None,
+            starts: None,
             leased: jobs,
             asked_at: at,
         },
@@ -159,6 +160,7 @@ fn committed(
     w.step(
         Input::Proposed {
             commit: Some((batch, ok)),
+            starts: None,
             leased: vec![],
             asked_at: at,
         },
@@ -435,7 +437,8 @@ fn record(id: u64, token: u64, state: JobState) -> JobRecord {
             n: 1,
             node: NodeId(1),
             token: FencingToken(token),
-            started_at_ms: 0,
+            leased_at_ms: 0,
+            started_at_ms: None,
             ended_at_ms: None,
             exit_code: None,
             signal: None,
@@ -552,4 +555,90 @@ fn a_failed_commit_backs_off_even_when_nothing_else_runs() {
     assert_eq!(commit_of(&w.step(Input::Applied, t0 + MS(100), &l)), None);
     let a = w.step(Input::Timer, t0 + COMMIT_RETRY, &l);
     assert_eq!(commit_of(&a), Some(vec![JobId(1)]));
+}
+
+fn start_notice(id: u64, token: u64, at_ms: u64) -> StartNotice {
+    StartNotice {
+        job: JobId(id),
+        token: FencingToken(token),
+        at_ms,
+    }
+}
+
+fn starts_of(actions: &[Action]) -> Option<Vec<JobId>> {
+    actions.iter().find_map(|a| match a {
+        Action::Propose {
+            starts: Some(s), ..
+        } => Some(s.iter().map(|s| s.job).collect()),
+        _ => None,
+    })
+}
+
+#[test]
+fn start_notices_wait_the_linger_and_share_one_proposal() {
+    let (t0, l, mut w) = recovered_with(2, 0);
+    let a = lease_answer(&mut w, vec![leased(1, 5), leased(2, 5)], t0, &l);
+    assert_eq!(launches(&a), [JobId(1), JobId(2)]);
+    let a = w.step(Input::Started(vec![start_notice(1, 5, 10)]), t0 + MS(5), &l);
+    assert!(a.is_empty(), "{a:?}");
+    assert_eq!(w.wake_at(), Some(t0 + MS(5) + START_LINGER));
+    w.step(
+        Input::Started(vec![start_notice(2, 5, 20)]),
+        t0 + MS(50),
+        &l,
+    );
+    // Before the linger nothing is proposed; at it, both notices in one proposal.
+    let a = w.step(Input::Applied, t0 + MS(100), &l);
+    assert_eq!(starts_of(&a), None);
+    let a = w.step(Input::Timer, t0 + MS(5) + START_LINGER, &l);
+    assert_eq!(starts_of(&a), Some(vec![JobId(1), JobId(2)]));
+    assert_eq!(w.wake_at(), None);
+}
+
+#[test]
+fn a_job_that_ends_within_the_linger_needs_no_start_notice() {
+    let (t0, l, mut w) = recovered_with(2, 0);
+    lease_answer(&mut w, vec![leased(1, 5), leased(2, 5)], t0, &l);
+    w.step(
+        Input::Started(vec![start_notice(1, 5, 10), start_notice(2, 5, 10)]),
+        t0 + MS(5),
+        &l,
+    );
+    // A notice from a supervisor of an attempt this worker does not run is ignored.
+    w.step(Input::Started(vec![start_notice(3, 5, 10)]), t0 + MS(6), &l);
+    w.step(Input::Finished(vec![done(1, 5, 3)]), t0 + MS(8), &l);
+    let a = w.step(Input::Timer, t0 + MS(5) + START_LINGER, &l);
+    assert_eq!(starts_of(&a), Some(vec![JobId(2)]));
+    // Both ended before their linger: no notice at all.
+    let (t0, l, mut w) = recovered_with(2, 0);
+    lease_answer(&mut w, vec![leased(1, 5)], t0, &l);
+    w.step(Input::Started(vec![start_notice(1, 5, 10)]), t0 + MS(5), &l);
+    w.step(Input::Finished(vec![done(1, 5, 3)]), t0 + MS(8), &l);
+    let a = w.step(Input::Timer, t0 + MS(5) + START_LINGER, &l);
+    assert_eq!(starts_of(&a), None, "{a:?}");
+}
+
+#[test]
+fn start_notices_not_committed_are_retried_for_jobs_still_running() {
+    let (t0, l, mut w) = recovered_with(2, 0);
+    lease_answer(&mut w, vec![leased(1, 5), leased(2, 5)], t0, &l);
+    let notices = vec![start_notice(1, 5, 10), start_notice(2, 5, 10)];
+    w.step(Input::Started(notices.clone()), t0 + MS(5), &l);
+    let at = t0 + MS(5) + START_LINGER;
+    assert!(starts_of(&w.step(Input::Timer, at, &l)).is_some());
+    w.step(Input::Finished(vec![done(2, 5, 100)]), at + MS(1), &l);
+    w.step(
+        Input::Proposed {
+            commit: None,
+            starts: Some((notices, false)),
+            leased: vec![],
+            asked_at: at,
+        },
+        at + MS(2),
+        &l,
+    );
+    let a = w.step(Input::Timer, at + MS(100), &l);
+    assert_eq!(starts_of(&a), None, "not before the retry pause: {a:?}");
+    let a = w.step(Input::Timer, at + MS(2) + COMMIT_RETRY, &l);
+    assert_eq!(starts_of(&a), Some(vec![JobId(1)]));
 }

@@ -2,8 +2,8 @@
 //!
 //! [`Supervisors::launch`] hands a [`LaunchSpec`] to an idle supervisor (starting one
 //! when none is idle) and returns a [`JobControl`] for renewals and kills. A task reads
-//! the supervisor's reports and sends one [`Finished`] to the worker when the attempt
-//! ends, whatever the reason. A supervisor runs one job at a time; once its attempt
+//! the supervisor's reports, tells the worker when the process started and sends one
+//! [`Finished`] when the attempt ends, whatever the reason. A supervisor runs one job at a time; once its attempt
 //! has finished and the worker lets go of the control, it goes back to the idle list
 //! for the next job (at most one idle supervisor per slot), so a job costs one
 //! process start, not two.
@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
+use shoal_raft_store::StartNotice;
 use shoal_types::{AttemptOutcome, FailReason, FencingToken, JobId};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
@@ -44,6 +45,15 @@ impl SupervisorCommand {
             }
         }
     }
+}
+
+/// What a supervisor's reports tell the worker loop.
+#[derive(Debug)]
+pub enum SupervisorEvent {
+    /// The job's process started.
+    Started(StartNotice),
+    /// The attempt ended (whatever the reason); the last event of an attempt.
+    Finished(Finished),
 }
 
 /// An attempt ended; sent to the worker loop.
@@ -170,13 +180,13 @@ impl Supervisors {
         })
     }
 
-    /// Starts one attempt. The outcome arrives later on `done`.
+    /// Starts one attempt. Its start and its outcome arrive later on `events`.
     pub async fn launch(
         &self,
         spec: &LaunchSpec,
         job: JobId,
         token: FencingToken,
-        done: mpsc::Sender<Finished>,
+        events: mpsc::Sender<SupervisorEvent>,
     ) -> std::io::Result<JobControl> {
         let mut line = serde_json::to_string(spec).map_err(std::io::Error::other)?;
         line.push('\n');
@@ -206,7 +216,11 @@ impl Supervisors {
             let mut outcome = None;
             while let Ok(Some(l)) = reports.next_line().await {
                 match serde_json::from_str::<Report>(&l) {
-                    Ok(Report::Started { pid }) => debug!(job = %job, pid, "job started"),
+                    Ok(Report::Started { pid, at_ms }) => {
+                        debug!(job = %job, pid, "job started");
+                        let notice = StartNotice { job, token, at_ms };
+                        let _ = events.send(SupervisorEvent::Started(notice)).await;
+                    }
                     Ok(Report::Finished {
                         outcome: mut o,
                         lease_lapsed,
@@ -241,12 +255,12 @@ impl Supervisors {
                     }
                 }
             };
-            let _ = done
-                .send(Finished {
+            let _ = events
+                .send(SupervisorEvent::Finished(Finished {
                     job,
                     token,
                     outcome,
-                })
+                }))
                 .await;
         });
         Ok(JobControl {

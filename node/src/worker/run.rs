@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use shoal_raft_store::{Completion, LeasedJob, Request, Response, StoreView};
+use shoal_raft_store::{Completion, LeasedJob, Request, Response, StartNotice, StoreView};
 use shoal_supervisor::protocol::LaunchSpec;
 use shoal_types::{
     time::now_ms, EnvelopeVerifier, FailReason, FencingToken, JobCommand, JobId, JobRecord,
@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, instrument, warn};
 
 use super::decide::{Action, Input, Ledger, WorkerState, TICK};
-use super::launch::{Finished, JobControl, Supervisors};
+use super::launch::{JobControl, SupervisorEvent, Supervisors};
 use super::outbox::Outbox;
 use super::verified::VerifiedEnvelopes;
 use crate::leases::{LeaderLink, LeaseTiming};
@@ -42,8 +42,8 @@ pub struct Worker {
     pub leader: LeaderLink,
 }
 
-/// How many finished attempts may wait for the worker loop.
-const FINISHED_QUEUE: usize = 4096;
+/// How many supervisor events may wait for the worker loop.
+const EVENT_QUEUE: usize = 4096;
 
 /// The [`Ledger`] of a running node: its store view and its line to the leader.
 struct NodeLedger<'a> {
@@ -80,7 +80,7 @@ impl Ledger for NodeLedger<'_> {
 struct Effects {
     outbox: Option<Outbox>,
     controls: HashMap<JobId, JobControl>,
-    done_tx: mpsc::Sender<Finished>,
+    events_tx: mpsc::Sender<SupervisorEvent>,
 }
 
 impl Worker {
@@ -88,7 +88,7 @@ impl Worker {
     pub async fn run(self, stop: CancellationToken) {
         let slots = self.config.effective_slots();
         let timing: LeaseTiming = self.leader.timing;
-        let (done_tx, mut done_rx) = mpsc::channel::<Finished>(FINISHED_QUEUE);
+        let (events_tx, mut events_rx) = mpsc::channel::<SupervisorEvent>(EVENT_QUEUE);
         let mut applied = self.view.subscribe();
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -108,16 +108,19 @@ impl Worker {
         let mut fx = Effects {
             outbox: Some(outbox),
             controls: HashMap::new(),
-            done_tx,
+            events_tx,
         };
         let mut state = WorkerState::new(slots, timing, Instant::now());
-        let mut input = Input::Start { pending };
+        let mut inputs = vec![Input::Start { pending }];
         loop {
             let ledger = NodeLedger {
                 view: &self.view,
                 leader: &self.leader,
             };
-            let mut actions = state.step(input, Instant::now(), &ledger);
+            let mut actions = Vec::new();
+            for input in inputs {
+                actions.extend(state.step(input, Instant::now(), &ledger));
+            }
             while !actions.is_empty() {
                 let mut next = Vec::new();
                 for a in actions {
@@ -128,26 +131,34 @@ impl Worker {
                 actions = next;
             }
             let wake = state.wake_at().map(tokio::time::Instant::from_std);
-            input = tokio::select! {
+            inputs = tokio::select! {
                 biased;
                 _ = stop.cancelled() => break,
-                Some(first) = done_rx.recv() => {
-                    let mut batch = Vec::new();
+                Some(first) = events_rx.recv() => {
+                    let (mut started, mut finished) = (Vec::new(), Vec::new());
                     let mut next = Some(first);
-                    while let Some(f) = next {
-                        fx.controls.remove(&f.job);
-                        batch.push(Completion { job: f.job, token: f.token, outcome: f.outcome });
-                        next = done_rx.try_recv().ok();
+                    while let Some(event) = next {
+                        match event {
+                            SupervisorEvent::Started(n) => started.push(n),
+                            SupervisorEvent::Finished(f) => {
+                                fx.controls.remove(&f.job);
+                                finished.push(Completion { job: f.job, token: f.token, outcome: f.outcome });
+                            }
+                        }
+                        next = events_rx.try_recv().ok();
                     }
-                    Input::Finished(batch)
+                    // Starts first: a job's start always comes before its end.
+                    [(!started.is_empty()).then_some(Input::Started(started)),
+                     (!finished.is_empty()).then_some(Input::Finished(finished))]
+                        .into_iter().flatten().collect()
                 }
                 r = applied.changed() => match r {
-                    Ok(()) => Input::Applied,
+                    Ok(()) => vec![Input::Applied],
                     Err(_) => break,
                 },
                 _ = tokio::time::sleep_until(wake.unwrap_or_else(tokio::time::Instant::now)),
-                    if wake.is_some() => Input::Timer,
-                _ = tick.tick() => Input::Tick,
+                    if wake.is_some() => vec![Input::Timer],
+                _ = tick.tick() => vec![Input::Tick],
             };
         }
         // Dropping the controls closes every pipe: supervisors kill their jobs. They and
@@ -174,13 +185,26 @@ impl Worker {
                 }
                 None
             }
-            Action::Propose { commit, lease } => {
+            Action::Propose {
+                commit,
+                starts,
+                lease,
+            } => {
                 let asked_at = Instant::now();
-                let (commit, leased) = tokio::join!(
+                let (commit, starts, leased) = tokio::join!(
                     async {
                         match commit {
                             Some(batch) => {
                                 let ok = self.commit(&batch).await;
+                                Some((batch, ok))
+                            }
+                            None => None,
+                        }
+                    },
+                    async {
+                        match starts {
+                            Some(batch) => {
+                                let ok = self.started(&batch).await;
                                 Some((batch, ok))
                             }
                             None => None,
@@ -195,6 +219,7 @@ impl Worker {
                 );
                 Some(Input::Proposed {
                     commit,
+                    starts,
                     leased,
                     asked_at,
                 })
@@ -234,7 +259,7 @@ impl Worker {
             }
             Action::Launch { job, fence_after } => {
                 let (id, token) = (job.id, job.token);
-                match self.start(&job, fence_after, &fx.done_tx).await {
+                match self.start(&job, fence_after, &fx.events_tx).await {
                     Ok(control) => {
                         fx.controls.insert(id, control);
                         None
@@ -317,6 +342,21 @@ impl Worker {
         }
     }
 
+    /// Commits start notices; true if committed.
+    async fn started(&self, starts: &[StartNotice]) -> bool {
+        let req = Request::Start {
+            node: self.identity.node_id,
+            starts: starts.to_vec(),
+        };
+        match self.proposer.propose(req).await {
+            Ok(_) => true,
+            Err(e) => {
+                debug!(error = %e, "start notices not committed; will retry");
+                false
+            }
+        }
+    }
+
     /// Leases up to `max_jobs` queued jobs.
     async fn lease(&self, max_jobs: u32) -> Vec<LeasedJob> {
         let req = Request::Lease {
@@ -345,7 +385,7 @@ impl Worker {
         &self,
         job: &LeasedJob,
         fence_after: Duration,
-        done: &mpsc::Sender<Finished>,
+        events: &mpsc::Sender<SupervisorEvent>,
     ) -> Result<JobControl, FailReason> {
         let body = self
             .verified
@@ -382,7 +422,7 @@ impl Worker {
             decided_at_ns: Some(shoal_supervisor::protocol::monotonic_ns()),
         };
         self.supervisors
-            .launch(&launch_spec, job.id, job.token, done.clone())
+            .launch(&launch_spec, job.id, job.token, events.clone())
             .await
             .map_err(|e| FailReason::SpawnFailed(format!("cannot start supervisor: {e}")))
     }

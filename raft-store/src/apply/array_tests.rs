@@ -97,7 +97,7 @@ fn leases_hand_tasks_out_and_each_ends_on_its_own() {
     let state = |id| h.view.get_job(JobId(id)).unwrap().unwrap().state;
     assert_eq!(state(2), JobState::Succeeded);
     assert_eq!(state(3), JobState::Failed);
-    assert_eq!(state(4), JobState::Running);
+    assert_eq!(state(4), JobState::Leased);
     assert_eq!(state(5), JobState::Queued);
     let r = h.run(Request::Cancel {
         ids: vec![JobId(5)],
@@ -105,7 +105,7 @@ fn leases_hand_tasks_out_and_each_ends_on_its_own() {
     });
     assert!(matches!(r, Response::Cancelled { .. }));
     assert_eq!(state(5), JobState::Cancelled);
-    // Requeue puts the running task back in its place, ahead of the plain job.
+    // Requeue puts the leased task back in its place, ahead of the plain job.
     h.run(Request::RequeueNode {
         node: NodeId(1),
         now_ms: 22,

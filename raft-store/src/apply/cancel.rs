@@ -26,7 +26,7 @@ pub fn cancel(txn: &mut Txn, ids: &[JobId], now_ms: u64) -> Result<Response, Sto
                 jobs::queue_remove(txn, &rec);
                 CancelOutcome::Cancelled
             }
-            JobState::Running => CancelOutcome::Killed,
+            s if s.on_node() => CancelOutcome::Killed,
             _ => CancelOutcome::Cancelled,
         };
         rec.state = JobState::Cancelled;

@@ -24,7 +24,7 @@ pub fn complete(
             continue;
         };
         let prev = rec.state;
-        let live = matches!(prev, JobState::Running | JobState::Cancelled);
+        let live = prev.on_node() || prev == JobState::Cancelled;
         let Some(attempt) = rec
             .attempts
             .last_mut()
@@ -35,6 +35,8 @@ pub fn complete(
         };
         let o = &c.outcome;
         attempt.ended_at_ms = Some(now_ms);
+        // The start notice may not have been committed (a short job ends first).
+        attempt.started_at_ms = attempt.started_at_ms.or(o.started_at_ms);
         attempt.exit_code = o.exit_code;
         attempt.signal = o.signal;
         attempt.fail_reason = if prev == JobState::Cancelled {
@@ -48,7 +50,7 @@ pub fn complete(
         attempt.stdout = o.stdout.clone();
         attempt.stderr = o.stderr.clone();
         let lost = o.error == Some(FailReason::Lost);
-        if prev == JobState::Running {
+        if prev.on_node() {
             rec.state = if o.succeeded() {
                 JobState::Succeeded
             } else if lost {

@@ -1,5 +1,6 @@
 //! Lease: hand the front of the queue to a node. The fencing token of every lease
-//! is the log index of the entry that granted it.
+//! is the log index of the entry that granted it. A leased job is `Leased` until its
+//! node says the process started (see `start`).
 
 use shoal_types::{Attempt, FencingToken, JobState, NodeId};
 
@@ -42,7 +43,8 @@ pub fn lease(
             n,
             node,
             token,
-            started_at_ms: now_ms,
+            leased_at_ms: now_ms,
+            started_at_ms: None,
             ended_at_ms: None,
             exit_code: None,
             signal: None,
@@ -53,7 +55,7 @@ pub fn lease(
             stdout: None,
             stderr: None,
         });
-        rec.state = JobState::Running;
+        rec.state = JobState::Leased;
         jobs::save(txn, &rec, Some(prev))?;
         jobs::running_put(txn, node, id, token);
         leased.push(LeasedJob {
@@ -93,8 +95,9 @@ mod tests {
             .iter()
             .all(|j| j.token == FencingToken(idx) && j.attempt == 1));
         let rec = h.view.get_job(JobId(2)).unwrap().unwrap();
-        assert_eq!(rec.state, JobState::Running);
-        assert_eq!(rec.attempts[0].started_at_ms, 500);
+        assert_eq!(rec.state, JobState::Leased);
+        assert_eq!(rec.attempts[0].leased_at_ms, 500);
+        assert_eq!(rec.attempts[0].started_at_ms, None);
         assert_eq!(rec.attempts[0].node, NodeId(7));
         assert_eq!(h.view.queued_count().unwrap(), 2);
         assert_eq!(h.view.running_on(NodeId(7)).unwrap().len(), 3);

@@ -6,6 +6,7 @@ mod complete;
 mod lease;
 mod release;
 mod requeue;
+mod start;
 mod submit;
 
 #[cfg(test)]
@@ -29,6 +30,7 @@ pub fn apply(txn: &mut Txn, log_index: u64, req: &Request) -> Result<Response, S
             max_jobs,
             now_ms,
         } => lease::lease(txn, log_index, *node, *max_jobs, *now_ms),
+        Request::Start { node, starts } => start::start(txn, *node, starts),
         Request::Complete {
             node,
             results,

@@ -30,14 +30,14 @@ pub fn requeue_node(
             continue;
         };
         let prev = rec.state;
-        if !matches!(prev, JobState::Running | JobState::Cancelled) {
+        if !(prev.on_node() || prev == JobState::Cancelled) {
             continue;
         }
         if let Some(a) = rec.attempts.last_mut().filter(|a| a.ended_at_ms.is_none()) {
             a.ended_at_ms = Some(now_ms);
             a.fail_reason = Some(FailReason::Lost);
         }
-        if prev == JobState::Running {
+        if prev.on_node() {
             rec.state = JobState::Queued;
             jobs::queue_push(txn, &rec);
             ids.push(id);

@@ -156,4 +156,8 @@ impl Harness {
             r => panic!("not submitted: {r:?}"),
         }
     }
+
+    pub fn state(&self, id: shoal_types::JobId) -> shoal_types::JobState {
+        self.view.get_job(id).unwrap().expect("job exists").state
+    }
 }
