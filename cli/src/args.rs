@@ -9,8 +9,9 @@ const AFTER_HELP: &str = "\
 Exit codes: 0 ok; 1 a job failed or general error; 2 bad command line; 3 unknown job id;
 4 no node (no home, or node not running); 5 request refused, or a write not committed
 within --commit-timeout (it may still commit later: the message says how to retry
-safely); 6 node cannot start (store or
-home unusable); 7 timed out; 8 node stopped or cannot start: network or raft failure.
+safely); 6 node cannot start (store or home unusable); 7 timed out; 8 node stopped or
+cannot start: network or raft failure; 9 `logs`: the output is on a node that cannot be
+reached and the job's record keeps only part of it (its first and last KiB, printed).
 `submit --wait` exits with the job's own code (128+N if killed by signal N).
 
 Environment: SHOAL_HOME (default ~/.shoal), SHOAL_LOG (log filter, e.g. debug),
@@ -236,6 +237,9 @@ pub struct LogsArgs {
     /// Print stderr instead of stdout
     #[arg(long)]
     pub stderr: bool,
+    /// The output of attempt N (1 is the first run; default: the last attempt)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub attempt: Option<u32>,
     /// Keep printing output as it arrives until the job ends (waits for a queued one)
     #[arg(long, short = 'f')]
     pub follow: bool,

@@ -470,3 +470,53 @@ fn every_node_sees_every_live_node() {
         }
     }
 }
+
+/// `logs` of a job whose node is gone: the record's head and tail, the reason naming
+/// the node on stderr, exit 9; `--attempt` picks an attempt and names a missing one.
+#[test]
+fn logs_of_a_dead_nodes_job_show_what_the_record_keeps() {
+    let mut nodes = cluster(3, 1);
+    eventually(Duration::from_secs(30), "3 voters", || {
+        voters(&nodes[0]).len() == 3
+    });
+    let leader = leader_of(&nodes[0]).expect("leader");
+    let ti = nodes.iter().position(|n| n.node_id() != leader).unwrap();
+    let target = nodes[ti].node_id();
+    for n in &nodes {
+        if n.node_id() != target {
+            nodes[0].ok(&["drain", &n.node_id()]);
+        }
+    }
+    let id = nodes[0].submit(&["--", "seq", "1", "2000"]);
+    nodes[0].ok(&["wait", "--timeout", "30s", &id.to_string()]);
+    assert_eq!(nodes[0].status(id)["node"], target.as_str());
+    let full: String = (1..=2000).map(|i| format!("{i}\n")).collect();
+    let reader = (ti + 1) % 3;
+    assert_eq!(nodes[reader].ok(&["logs", &id.to_string()]), full);
+    assert_eq!(
+        nodes[reader].ok(&["logs", "--attempt", "1", &id.to_string()]),
+        full
+    );
+    let none = nodes[reader].shoal(&["logs", "--attempt", "2", &id.to_string()]);
+    assert_eq!(code(&none), 3, "{}", common::stderr(&none));
+    assert!(
+        common::stderr(&none).contains(&format!("job {id} has no attempt 2")),
+        "{}",
+        common::stderr(&none)
+    );
+
+    nodes[ti].kill9();
+    let out = nodes[reader].shoal(&["logs", &id.to_string()]);
+    let err = common::stderr(&out);
+    assert_eq!(code(&out), 9, "{err}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("1\n2\n3\n"), "{text}");
+    assert!(text.ends_with("1999\n2000\n"), "{text}");
+    assert!(text.contains("bytes not kept]"), "{text}");
+    assert!(
+        err.contains(&format!("on node {target}")) && err.contains("cannot be reached"),
+        "{err}"
+    );
+    assert!(err.contains("first and last KiB"), "{err}");
+    assert!(!err.contains("cluster unavailable"), "{err}");
+}

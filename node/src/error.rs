@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use shoal_types::api::ErrorCode;
-use shoal_types::{exit_code, JobId};
+use shoal_types::{exit_code, JobId, NodeId};
 
 /// Conditions under which the node cannot start or must stop.
 #[derive(Debug, thiserror::Error)]
@@ -59,8 +59,29 @@ pub enum ApiError {
         after: std::time::Duration,
         why: String,
     },
+    /// The attempt's output is kept on another node, which could not serve it.
+    #[error("job {job}'s output is kept on node {node}, which {why}")]
+    OutputElsewhere {
+        job: JobId,
+        node: NodeId,
+        why: String,
+    },
+    #[error("job {job} has no attempt {attempt} ({})", attempts_text(*attempts))]
+    NoSuchAttempt {
+        job: JobId,
+        attempt: u32,
+        attempts: usize,
+    },
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+fn attempts_text(n: usize) -> String {
+    match n {
+        0 => "it has not started yet".into(),
+        1 => "it has attempt 1 only".into(),
+        n => format!("its attempts are 1 to {n}"),
+    }
 }
 
 impl ApiError {
@@ -71,6 +92,8 @@ impl ApiError {
             ApiError::TooLarge(_) => ErrorCode::TooLarge,
             ApiError::Unavailable(_) => ErrorCode::Unavailable,
             ApiError::NotCommitted { .. } => ErrorCode::NotCommitted,
+            ApiError::OutputElsewhere { .. } => ErrorCode::OutputElsewhere,
+            ApiError::NoSuchAttempt { .. } => ErrorCode::NotFound,
             ApiError::Internal(_) => ErrorCode::Internal,
         }
     }

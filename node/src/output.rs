@@ -54,6 +54,15 @@ pub fn read_chunk(
     })
 }
 
+/// Why another node's copy of an output could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteOutputError {
+    #[error("node {node} cannot be reached: {why}")]
+    Unreachable { node: NodeId, why: String },
+    #[error("node {node} could not read it: {why}")]
+    Refused { node: NodeId, why: String },
+}
+
 /// Where one attempt's output lives.
 #[derive(Clone)]
 pub struct Remote {
@@ -65,7 +74,7 @@ pub struct Remote {
 }
 
 impl Remote {
-    async fn chunk(&self, offset: u64) -> Result<(Vec<u8>, bool), std::io::Error> {
+    async fn chunk(&self, offset: u64) -> Result<(Vec<u8>, bool), RemoteOutputError> {
         let node = self.node;
         let req = message::Logs {
             job: self.job,
@@ -76,11 +85,17 @@ impl Remote {
         };
         match self.net.call(node.0, req, None).await {
             Ok(Ok(chunk)) => {
-                let data = hex::decode(&chunk.data).map_err(std::io::Error::other)?;
+                let data = hex::decode(&chunk.data).map_err(|e| RemoteOutputError::Refused {
+                    node,
+                    why: format!("an unreadable chunk: {e}"),
+                })?;
                 Ok((data, chunk.eof))
             }
-            Ok(Err(e)) => Err(std::io::Error::other(format!("node {node}: {e}"))),
-            Err(e) => Err(std::io::Error::other(e)),
+            Ok(Err(why)) => Err(RemoteOutputError::Refused { node, why }),
+            Err(e) => Err(RemoteOutputError::Unreachable {
+                node,
+                why: e.to_string(),
+            }),
         }
     }
 
@@ -89,7 +104,7 @@ impl Remote {
     pub async fn open(
         self,
         offset: u64,
-    ) -> Result<impl Stream<Item = Result<Bytes, std::io::Error>>, std::io::Error> {
+    ) -> Result<impl Stream<Item = Result<Bytes, std::io::Error>>, RemoteOutputError> {
         let (first, eof) = self.chunk(offset).await?;
         let next = (!eof && !first.is_empty()).then_some(offset + first.len() as u64);
         let rest = futures::stream::unfold(next, move |offset| {
@@ -101,7 +116,7 @@ impl Remote {
                         let next = (!eof && !data.is_empty()).then_some(offset + data.len() as u64);
                         Some((Ok(Bytes::from(data)), next))
                     }
-                    Err(e) => Some((Err(e), None)),
+                    Err(e) => Some((Err(std::io::Error::other(e)), None)),
                 }
             }
         });

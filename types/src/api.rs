@@ -348,6 +348,9 @@ pub enum ErrorCode {
     Unavailable,
     /// A write was not committed within its commit timeout; it may still be later.
     NotCommitted,
+    /// A job's output is kept on another node, which could not serve it (the job's
+    /// record keeps the first and last KiB of a finished attempt).
+    OutputElsewhere,
     Internal,
 }
 

@@ -20,3 +20,7 @@ pub const TIMEOUT: i32 = 7;
 /// The node stopped or could not start because of its network (no listen address could
 /// be bound, the swarm failed) or of raft (it could not start or initialize).
 pub const NETWORK: i32 = 8;
+/// `logs`: the output is kept on a node that cannot be reached (or cannot read it),
+/// and the job's record keeps only part of it (the first and last KiB, printed
+/// instead) or none (the attempt has not ended).
+pub const OUTPUT_ELSEWHERE: i32 = 9;

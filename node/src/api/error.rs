@@ -11,7 +11,8 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match &self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::JobNotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::JobNotFound(_) | ApiError::NoSuchAttempt { .. } => StatusCode::NOT_FOUND,
+            ApiError::OutputElsewhere { .. } => StatusCode::BAD_GATEWAY,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable(_) | ApiError::NotCommitted { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE

@@ -12,12 +12,13 @@ use shoal_types::api::{
     WaitQuery, WriteQuery,
 };
 use shoal_types::envelope::fresh_nonce;
-use shoal_types::{time::now_ms, EnvelopeBody, JobId, JobRecord, OutputSummary, SignedEnvelope};
+use shoal_types::{time::now_ms, EnvelopeBody, JobId, JobRecord, SignedEnvelope};
 use tracing::{info, instrument};
 
 use super::commit::{bounded, propose_error, write, ELECTION_PATIENCE};
 use super::AppState;
 use crate::error::ApiError;
+use crate::output::RemoteOutputError;
 
 /// Default and largest page of `GET /v1/jobs`.
 const LIST_DEFAULT: usize = 1_000;
@@ -173,10 +174,17 @@ pub async fn logs(
 ) -> Result<Body, ApiError> {
     let id = parse_id(&id)?;
     let rec = load(&s, id).await?;
-    let attempt = match q.attempt {
-        Some(n) => rec.attempts.iter().find(|a| a.n == n),
-        None => rec.last_attempt(),
-    };
+    let attempt =
+        match q.attempt {
+            Some(n) => Some(rec.attempts.iter().find(|a| a.n == n).ok_or(
+                ApiError::NoSuchAttempt {
+                    job: id,
+                    attempt: n,
+                    attempts: rec.attempts.len(),
+                },
+            )?),
+            None => rec.last_attempt(),
+        };
     let Some(attempt) = attempt else {
         return Ok(Body::empty());
     };
@@ -190,22 +198,22 @@ pub async fn logs(
             attempt: attempt.n,
             stream: which,
         };
+        // The head and tail kept in the record are the client's to show: this
+        // answer says only what is true, that the full output cannot be had.
         return match remote.open(offset).await {
             Ok(body) => Ok(Body::from_stream(body)),
-            Err(e) => {
-                let summary = match which {
-                    LogStream::Stdout => attempt.stdout.as_ref(),
-                    LogStream::Stderr => attempt.stderr.as_ref(),
-                };
-                let why = format!(
-                    "job {id} ran on node {}, whose copy of its output cannot be read: {e}",
-                    attempt.node
-                );
-                match summary {
-                    Some(s) => Ok(Body::from(summary_text(s, &why))),
-                    None => Err(ApiError::Unavailable(why)),
-                }
-            }
+            Err(e) => Err(ApiError::OutputElsewhere {
+                job: id,
+                node: attempt.node,
+                why: match e {
+                    RemoteOutputError::Unreachable { why, .. } => {
+                        format!("cannot be reached ({why})")
+                    }
+                    RemoteOutputError::Refused { why, .. } => {
+                        format!("could not read it ({why})")
+                    }
+                },
+            }),
         };
     }
     let stream = match which {
@@ -227,20 +235,6 @@ pub async fn logs(
             path.display()
         ))),
     }
-}
-
-/// The head and tail kept in the job's record, marked as partial.
-fn summary_text(s: &OutputSummary, why: &str) -> String {
-    let shown = (s.head.len() + s.tail.len()) as u64;
-    if s.bytes <= shown {
-        return format!("{}{}", s.head, s.tail);
-    }
-    format!(
-        "{}\n[shoal: {} bytes not shown; {why}]\n{}",
-        s.head,
-        s.bytes - shown,
-        s.tail
-    )
 }
 
 pub async fn cancel(

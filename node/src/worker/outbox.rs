@@ -15,7 +15,7 @@ use shoal_types::{FencingToken, JobId};
 
 #[derive(Serialize, Deserialize)]
 enum Line {
-    Add(Completion),
+    Add(Box<Completion>),
     Done { job: JobId, token: FencingToken },
 }
 
@@ -38,7 +38,7 @@ impl Outbox {
             Ok(f) => {
                 for line in BufReader::new(f).lines() {
                     match serde_json::from_str::<Line>(&line?) {
-                        Ok(Line::Add(c)) => pending.push(c),
+                        Ok(Line::Add(c)) => pending.push(*c),
                         Ok(Line::Done { job, token }) => {
                             pending.retain(|c| !(c.job == job && c.token == token))
                         }
@@ -63,7 +63,7 @@ impl Outbox {
     pub fn add(&mut self, batch: &[Completion]) -> std::io::Result<()> {
         let mut buf = Vec::new();
         for c in batch {
-            serde_json::to_writer(&mut buf, &Line::Add(c.clone()))?;
+            serde_json::to_writer(&mut buf, &Line::Add(Box::new(c.clone())))?;
             buf.push(b'\n');
         }
         self.file.write_all(&buf)?;
@@ -103,7 +103,7 @@ fn rewrite(path: &Path, pending: &[Completion]) -> std::io::Result<File> {
     {
         let mut f = File::create(&tmp)?;
         for c in pending {
-            serde_json::to_writer(&mut f, &Line::Add(c.clone()))?;
+            serde_json::to_writer(&mut f, &Line::Add(Box::new(c.clone())))?;
             f.write_all(b"\n")?;
         }
         f.sync_all()?;
