@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use shoal_types::{JobId, JobState};
 
+use crate::ids::{IdArg, Tasks};
+
 const AFTER_HELP: &str = "\
 Exit codes: 0 ok; 1 a job failed or general error; 2 bad command line; 3 unknown job id;
 4 no node (no home, or node not running); 5 request refused, or a write not committed
@@ -193,9 +195,18 @@ pub struct SubmitArgs {
     pub command: Vec<String>,
 }
 
+/// How ID arguments read, for every command that takes them.
+const IDS_HELP: &str = "\
+IDs: 12, a range 12-14, or a list 12,13,20-22. For cancel, release and wait the first
+id of a job array (the one `submit --array` prints first) names all its tasks; pick
+tasks with --task (cancel, release) or by their own ids.";
+
 #[derive(Debug, Args)]
+#[command(after_help = IDS_HELP)]
 pub struct StatusArgs {
-    pub id: JobId,
+    /// Jobs to show (several: one block each; --json prints a list)
+    #[arg(required = true, value_name = "ID", value_parser = crate::ids::parse_ids)]
+    pub ids: Vec<IdArg>,
     /// Print JSON for scripts
     #[arg(long)]
     pub json: bool,
@@ -223,9 +234,10 @@ pub struct ListArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = IDS_HELP)]
 pub struct WaitArgs {
-    #[arg(required = true, value_name = "ID")]
-    pub ids: Vec<JobId>,
+    #[arg(required = true, value_name = "ID", value_parser = crate::ids::parse_ids)]
+    pub ids: Vec<IdArg>,
     /// Give up after this long (exit 7)
     #[arg(long, value_name = "DURATION", value_parser = shoal_types::duration::parse_ms)]
     pub timeout: Option<u64>,
@@ -246,9 +258,14 @@ pub struct LogsArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = IDS_HELP)]
 pub struct CancelArgs {
-    #[arg(required = true, value_name = "ID")]
-    pub ids: Vec<JobId>,
+    #[arg(required = true, value_name = "ID", value_parser = crate::ids::parse_ids)]
+    pub ids: Vec<IdArg>,
+    /// Only these tasks of the array named by ID: 3, 0-9 or 0,5,9 (SHOAL_ARRAY_INDEX
+    /// values)
+    #[arg(long, value_name = "INDEXES", value_parser = crate::ids::parse_tasks)]
+    pub task: Option<Tasks>,
 }
 
 #[derive(Debug, Args)]
@@ -262,9 +279,13 @@ pub struct DrainArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = IDS_HELP)]
 pub struct ReleaseArgs {
-    #[arg(required = true, value_name = "ID")]
-    pub ids: Vec<JobId>,
+    #[arg(required = true, value_name = "ID", value_parser = crate::ids::parse_ids)]
+    pub ids: Vec<IdArg>,
+    /// Only these tasks of the array named by ID: 3, 0-9 or 0,5,9
+    #[arg(long, value_name = "INDEXES", value_parser = crate::ids::parse_tasks)]
+    pub task: Option<Tasks>,
 }
 
 #[derive(Debug, Args)]

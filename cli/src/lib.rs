@@ -11,4 +11,5 @@ mod client;
 mod commands;
 pub mod entry;
 pub mod error;
+pub mod ids;
 mod output;

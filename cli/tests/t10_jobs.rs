@@ -320,14 +320,42 @@ fn nodes_table_has_a_header_for_every_column() {
 #[test]
 fn a_dedup_key_makes_one_job_however_often_it_is_submitted() {
     let n = TestNode::started(2);
-    let first = n.submit(&["--dedup-key", "report-2026-11-26", "--", "true"]);
-    // A retry — another command line even — with the same key gets the same job.
-    let again = n.submit(&["--dedup-key", "report-2026-11-26", "--", "echo", "other"]);
-    assert_eq!(again, first);
-    let other = n.submit(&["--dedup-key", "report-2026-11-27", "--", "true"]);
-    assert_ne!(other, first);
+    let key = "report-2026-11-26";
+    let first = n.submit(&["--dedup-key", key, "--", "true"]);
+    // A retry with the same key and spec gets the same job, and says so.
+    let again = n.shoal(&["submit", "--dedup-key", key, "--", "true"]);
+    assert_eq!(code(&again), 0, "{}", common::stderr(&again));
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout).trim(),
+        first.to_string()
+    );
+    let note = common::stderr(&again);
+    assert!(
+        note.contains(&format!("job {first} was already submitted with dedup key")),
+        "{note}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&n.ok(&["submit", "--json", "--dedup-key", key, "--", "true"]))
+            .unwrap();
+    assert_eq!(json["id"], first, "{json}");
+    assert_eq!(json["duplicate"], true, "{json}");
+    // A first submit is not a duplicate.
+    let fresh: serde_json::Value =
+        serde_json::from_str(&n.ok(&["submit", "--json", "--", "true"])).unwrap();
+    assert_eq!(fresh["duplicate"], false, "{fresh}");
+    // The same key for another job is refused, naming the first job and what differs.
+    let other = n.shoal(&["submit", "--dedup-key", key, "--", "echo", "other"]);
+    let err = common::stderr(&other);
+    assert_eq!(code(&other), 5, "{err}");
+    assert!(
+        err.contains(&format!("already used by job {first}")) && err.contains("command"),
+        "{err}"
+    );
+    assert!(!err.contains("array"), "not an array matter: {err}");
+    let another = n.submit(&["--dedup-key", "report-2026-11-27", "--", "true"]);
+    assert_ne!(another, first);
     let all: serde_json::Value = serde_json::from_str(&n.ok(&["list", "--json"])).unwrap();
-    assert_eq!(all.as_array().unwrap().len(), 2, "{all}");
+    assert_eq!(all.as_array().unwrap().len(), 3, "{all}");
     let bad = n.shoal(&["submit", "--dedup-key", "", "--", "true"]);
     assert_eq!(code(&bad), 2, "{}", common::stderr(&bad));
     assert!(common::stderr(&bad).contains("dedup key"));

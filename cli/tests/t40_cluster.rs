@@ -505,6 +505,13 @@ fn logs_of_a_dead_nodes_job_show_what_the_record_keeps() {
         common::stderr(&none)
     );
 
+    // The reader may have joined a moment ago: let it hear the node first.
+    eventually(Duration::from_secs(20), "the reader sees the node", || {
+        nodes[reader]
+            .ok(&["nodes"])
+            .lines()
+            .any(|l| l.starts_with(&target) && l.contains(" yes "))
+    });
     nodes[ti].kill9();
     let out = nodes[reader].shoal(&["logs", &id.to_string()]);
     let err = common::stderr(&out);
@@ -519,4 +526,30 @@ fn logs_of_a_dead_nodes_job_show_what_the_record_keeps() {
     );
     assert!(err.contains("first and last KiB"), "{err}");
     assert!(!err.contains("cluster unavailable"), "{err}");
+
+    // `nodes` says how long the dead node has been gone.
+    let row = || {
+        nodes[reader]
+            .ok(&["nodes"])
+            .lines()
+            .find(|l| l.starts_with(&target))
+            .map(String::from)
+            .unwrap_or_default()
+    };
+    eventually(Duration::from_secs(30), "the node shown gone", || {
+        row().contains("no, gone ")
+    });
+    let json: serde_json::Value =
+        serde_json::from_str(&nodes[reader].ok(&["nodes", "--json"])).unwrap();
+    let dead = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] == target.as_str())
+        .expect("the dead node is listed");
+    assert_eq!(dead["alive"], false, "{dead}");
+    assert!(
+        dead["last_seen_ms_ago"].as_u64().unwrap() >= 7_000,
+        "{dead}"
+    );
 }

@@ -81,16 +81,23 @@ pub struct StartNotice {
     pub at_ms: u64,
 }
 
-/// Why a submission was not accepted.
+/// Why a submission made no new job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum SubmitRejection {
     /// This (submitter, nonce) was already submitted, as `existing`.
     ReplayedNonce { existing: JobId },
     /// The envelope body does not parse.
     BadEnvelope(String),
-    /// The dedup key was used by `existing`, a submit of another shape (a job array
-    /// of another size, or a single job against an array): its id would mislead.
-    DedupKeyTaken { existing: JobId },
+    /// Its dedup key was used by `existing`, a job with the same spec: that job is
+    /// the answer (a retry, or the same submit from elsewhere).
+    Duplicate { existing: JobId },
+    /// Its dedup key was used by `existing`, a job whose spec differs in the
+    /// `differs` fields: its id would mislead.
+    DedupKeyTaken {
+        existing: JobId,
+        #[serde(default)]
+        differs: Vec<String>,
+    },
 }
 
 /// A job handed to a worker by a lease.

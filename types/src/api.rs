@@ -29,6 +29,10 @@ pub struct SubmitResponse {
     /// For a job array: how many tasks it made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<u32>,
+    /// True when the spec's dedup key was used before by this same job: no new job
+    /// was made and `id` is the first submit's.
+    #[serde(default)]
+    pub duplicate: bool,
 }
 
 /// One attempt, as scripts see it.
@@ -76,6 +80,10 @@ pub struct JobStatus {
     /// For a task of a job array: its `SHOAL_ARRAY_INDEX`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub array_index: Option<u32>,
+    /// For a task of a job array: how many tasks the array has (the first task's id
+    /// is `id - array_index`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub array_size: Option<u32>,
     /// The attempt time limit (`submit --timeout`), if any.
     #[serde(default)]
     pub timeout_ms: Option<u64>,
@@ -121,6 +129,7 @@ impl JobStatus {
                 })
                 .collect(),
             array_index: r.array_index,
+            array_size: r.array_index.and(spec.array),
             timeout_ms: spec.timeout_ms,
         })
     }
@@ -199,6 +208,9 @@ pub struct DrainResponse {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReleaseRequest {
     pub ids: Vec<JobId>,
+    /// An id that is the first task of a job array stands for all its tasks.
+    #[serde(default)]
+    pub whole_arrays: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -225,6 +237,9 @@ pub struct ReleaseResponse {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CancelRequest {
     pub ids: Vec<JobId>,
+    /// An id that is the first task of a job array stands for all its tasks.
+    #[serde(default)]
+    pub whole_arrays: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -336,6 +351,28 @@ pub struct NodeStatus {
     /// Takes no new work (`shoal drain`).
     #[serde(default)]
     pub drained: bool,
+    /// How long ago the answering node last heard this node's advert; `None` if it
+    /// has not heard one since it started (see `listening_ms`).
+    #[serde(default)]
+    pub last_seen_ms_ago: Option<u64>,
+    /// How long the answering node has been listening for adverts: a node never
+    /// heard from has been gone at least this long.
+    #[serde(default)]
+    pub listening_ms: u64,
+}
+
+impl NodeStatus {
+    /// How long the node has been silent, if it is not alive: `(duration, at_least)`,
+    /// `at_least` when it has not been heard since the answering node started.
+    pub fn gone_for_ms(&self) -> Option<(u64, bool)> {
+        if self.alive {
+            return None;
+        }
+        Some(match self.last_seen_ms_ago {
+            Some(ms) => (ms, false),
+            None => (self.listening_ms, true),
+        })
+    }
 }
 
 /// Machine-readable error kinds of the API.

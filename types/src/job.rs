@@ -61,6 +61,27 @@ fn default_queue() -> String {
 }
 
 impl JobSpec {
+    /// The fields in which `other` differs from this spec, by their flag names; the
+    /// dedup key itself is not compared. Empty: the same job.
+    pub fn differences(&self, other: &JobSpec) -> Vec<&'static str> {
+        let mut d = Vec::new();
+        let mut check = |same: bool, name: &'static str| {
+            if !same {
+                d.push(name);
+            }
+        };
+        check(self.command == other.command, "command");
+        check(self.cwd == other.cwd, "working directory");
+        check(self.env == other.env, "env");
+        check(self.name == other.name, "name");
+        check(self.queue == other.queue, "queue");
+        check(self.priority == other.priority, "priority");
+        check(self.timeout_ms == other.timeout_ms, "timeout");
+        check(self.hold == other.hold, "hold");
+        check(self.array == other.array, "array");
+        d
+    }
+
     /// A spec running `argv` in `cwd` with every other field at its default.
     pub fn argv(argv: Vec<String>, cwd: impl Into<String>) -> JobSpec {
         JobSpec {
@@ -426,6 +447,18 @@ mod tests {
 
     fn spec() -> JobSpec {
         JobSpec::argv(vec!["echo".into(), "hi".into()], "/tmp")
+    }
+
+    #[test]
+    fn differences_name_each_changed_field_but_not_the_dedup_key() {
+        let a = spec();
+        let mut b = spec();
+        b.dedup_key = Some("k".into());
+        assert!(a.differences(&b).is_empty());
+        b.command = JobCommand::Shell("echo".into());
+        b.priority = 3;
+        b.array = Some(2);
+        assert_eq!(a.differences(&b), ["command", "priority", "array"]);
     }
 
     #[test]

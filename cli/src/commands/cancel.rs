@@ -10,10 +10,11 @@ use crate::error::CliError;
 
 pub async fn run(home: &Home, a: CancelArgs, commit_timeout_ms: u64) -> Result<i32, CliError> {
     let client = client::for_home(home)?;
+    let (ids, whole_arrays) = super::targets::resolve(&client, &a.ids, a.task.as_ref()).await?;
     let resp: CancelResponse = client::post_write(
         &client,
         "/v1/cancel",
-        &CancelRequest { ids: a.ids },
+        &CancelRequest { ids, whole_arrays },
         commit_timeout_ms,
         "Retrying is safe: cancelling a job again changes nothing.",
     )

@@ -42,7 +42,7 @@ pub async fn nodes(home: &Home, a: JsonArgs) -> Result<i32, CliError> {
             vec![
                 n.id.clone(),
                 n.raft_role.clone(),
-                if n.alive { "yes".into() } else { "no".into() },
+                alive_text(n),
                 format!("{}/{}", n.slots_free, n.slots),
                 if n.drained { "yes".into() } else { "-".into() },
                 format!("{:.2}", n.load1),
@@ -114,4 +114,15 @@ pub async fn drain(
     };
     output::line(&format!("node {} {what}", r.node))?;
     Ok(exit_code::OK)
+}
+
+/// `yes`, or how long the node has been silent: `no, gone 5m 12s`, `no, not seen in
+/// 3m (since this node started)`.
+fn alive_text(n: &NodeStatus) -> String {
+    let round = |ms: u64| shoal_types::duration::format_ms(ms / 1000 * 1000);
+    match n.gone_for_ms() {
+        None => "yes".into(),
+        Some((ms, false)) => format!("no, gone {}", round(ms)),
+        Some((ms, true)) => format!("no, not seen in {} (since this node started)", round(ms)),
+    }
 }

@@ -9,6 +9,7 @@ mod node;
 mod release;
 mod status;
 mod submit;
+mod targets;
 mod wait;
 
 use shoal_home::Home;

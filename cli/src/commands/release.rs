@@ -10,10 +10,11 @@ use crate::error::CliError;
 
 pub async fn run(home: &Home, a: ReleaseArgs, commit_timeout_ms: u64) -> Result<i32, CliError> {
     let client = client::for_home(home)?;
+    let (ids, whole_arrays) = super::targets::resolve(&client, &a.ids, a.task.as_ref()).await?;
     let resp: ReleaseResponse = client::post_write(
         &client,
         "/v1/release",
-        &ReleaseRequest { ids: a.ids },
+        &ReleaseRequest { ids, whole_arrays },
         commit_timeout_ms,
         "Retrying is safe: releasing a job again changes nothing.",
     )

@@ -85,6 +85,14 @@ pub async fn run(home: &Home, a: SubmitArgs, commit_timeout_ms: u64) -> Result<i
     let ids: Vec<JobId> = (0..resp.count.unwrap_or(1))
         .map(|i| JobId(resp.id.0 + u64::from(i)))
         .collect();
+    // A key this invocation made can only meet its own earlier try; a key the user
+    // gave may name a job submitted before: say so, the id printed is that job's.
+    if resp.duplicate && a.dedup_key.is_some() {
+        eprintln!(
+            "shoal: job {} was already submitted with dedup key {key:?}; no new job was made",
+            resp.id
+        );
+    }
     if a.json {
         output::json(&resp)?;
     } else {

@@ -44,8 +44,15 @@ pub async fn run(home: &Home, a: WaitArgs) -> Result<i32, CliError> {
         .timeout
         .map(|ms| Instant::now() + Duration::from_millis(ms));
     let mut all_ok = true;
-    for id in a.ids {
+    let mut ids: std::collections::VecDeque<JobId> = crate::ids::flatten(&a.ids).into();
+    let mut seen: std::collections::HashSet<JobId> = ids.iter().copied().collect();
+    while let Some(id) = ids.pop_front() {
         let s = wait_one(&client, id, deadline).await?;
+        // An array's first id names all its tasks.
+        if let (Some(0), Some(n)) = (s.array_index, s.array_size) {
+            let rest = (1..n).map(|i| JobId(id.0 + u64::from(i)));
+            ids.extend(rest.filter(|t| seen.insert(*t)));
+        }
         all_ok &= s.state == JobState::Succeeded;
         let exit = s
             .exit_code

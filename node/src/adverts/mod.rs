@@ -45,12 +45,29 @@ pub struct Advert {
 }
 
 /// The latest advert of every node, with when it arrived.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct AdvertTable {
     inner: Arc<RwLock<HashMap<u64, (Advert, Instant)>>>,
+    /// When this table started listening: a node never heard from has been silent
+    /// at least this long.
+    since: Instant,
+}
+
+impl Default for AdvertTable {
+    fn default() -> Self {
+        AdvertTable {
+            inner: Arc::default(),
+            since: Instant::now(),
+        }
+    }
 }
 
 impl AdvertTable {
+    /// How long this table has been listening.
+    pub fn listening_for(&self) -> Duration {
+        self.since.elapsed()
+    }
+
     /// Records an advert from node `from`, if it speaks for that node.
     pub fn receive(&self, from: Option<u64>, body: &[u8]) {
         let advert: Advert = match serde_json::from_slice(body) {

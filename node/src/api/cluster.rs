@@ -136,6 +136,8 @@ pub async fn nodes(State(s): State<AppState>) -> Json<Vec<NodeStatus>> {
                 labels: a.as_ref().map(|a| a.labels.clone()).unwrap_or_default(),
                 version: a.map(|a| a.version).unwrap_or_default(),
                 drained: drained.contains(&id),
+                last_seen_ms_ago: advert.map(|(_, age)| age.as_millis() as u64),
+                listening_ms: s.adverts.listening_for().as_millis() as u64,
             }
         })
         .collect();

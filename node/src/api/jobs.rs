@@ -65,6 +65,7 @@ pub async fn submit(
     let req: SubmitRequest = parse_body(&body, "submit request")?;
     req.spec.validate()?;
     let count = req.spec.array;
+    let dedup_key = req.spec.dedup_key.clone();
     let now = now_ms();
     let body = EnvelopeBody {
         cluster_id: s.identity.cluster_id.clone(),
@@ -86,7 +87,11 @@ pub async fn submit(
                 Some(n) => info!(job = %id, tasks = n, "job array submitted"),
                 None => info!(job = %id, "job submitted"),
             }
-            Ok(Json(SubmitResponse { id, count }))
+            Ok(Json(SubmitResponse {
+                id,
+                count,
+                duplicate: false,
+            }))
         }
         // This node made the envelope just now with a fresh nonce, so a replay is
         // its own retry (a forward whose answer was lost in a leader change): the
@@ -96,12 +101,27 @@ pub async fn submit(
             Ok(Json(SubmitResponse {
                 id: existing,
                 count,
+                duplicate: false,
+            }))
+        }
+        Err(SubmitRejection::Duplicate { existing }) => {
+            info!(job = %existing, "submit answered by the job of its dedup key");
+            Ok(Json(SubmitResponse {
+                id: existing,
+                count,
+                duplicate: true,
             }))
         }
         Err(SubmitRejection::BadEnvelope(why)) => Err(ApiError::BadRequest(why)),
-        Err(SubmitRejection::DedupKeyTaken { existing }) => Err(ApiError::BadRequest(format!(
-            "dedup key already used by job {existing}, submitted with another --array size"
-        ))),
+        Err(SubmitRejection::DedupKeyTaken { existing, differs }) => {
+            Err(ApiError::BadRequest(format!(
+                "dedup key {:?} was already used by job {existing}, whose {} differ{}; \
+                 no job was made (use another key for another job)",
+                dedup_key.unwrap_or_default(),
+                differs.join(", "),
+                if differs.len() == 1 { "s" } else { "" },
+            )))
+        }
     }
 }
 
@@ -246,8 +266,13 @@ pub async fn cancel(
     if req.ids.is_empty() {
         return Err(ApiError::BadRequest("no job ids given".into()));
     }
+    let ids = if req.whole_arrays {
+        whole_arrays(&s, req.ids).await?
+    } else {
+        req.ids
+    };
     let req = Request::Cancel {
-        ids: req.ids,
+        ids,
         now_ms: now_ms(),
     };
     match write(&s, req, &q).await? {
@@ -270,7 +295,12 @@ pub async fn release(
     if req.ids.is_empty() {
         return Err(ApiError::BadRequest("no job ids given".into()));
     }
-    match write(&s, Request::Release { ids: req.ids }, &q).await? {
+    let ids = if req.whole_arrays {
+        whole_arrays(&s, req.ids).await?
+    } else {
+        req.ids
+    };
+    match write(&s, Request::Release { ids }, &q).await? {
         Response::Released { results } => Ok(Json(ReleaseResponse {
             results: results
                 .into_iter()
@@ -279,4 +309,28 @@ pub async fn release(
         })),
         other => Err(ApiError::Internal(format!("unexpected response {other:?}"))),
     }
+}
+
+/// `ids` with each first task of a job array replaced by all the array's tasks
+/// (read from this node's copy, caught up with the leader once if an id is not in
+/// it: an array's size never changes), each id once.
+async fn whole_arrays(s: &AppState, ids: Vec<JobId>) -> Result<Vec<JobId>, ApiError> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::with_capacity(ids.len());
+    let mut caught_up = false;
+    for id in ids {
+        let mut rec = s.view.get_job(id)?;
+        if rec.is_none() && !caught_up {
+            barrier(s, Some(true)).await?;
+            caught_up = true;
+            rec = s.view.get_job(id)?;
+        }
+        let size = match rec {
+            Some(rec) if rec.array_index == Some(0) => rec.spec().ok().and_then(|sp| sp.array),
+            _ => None,
+        };
+        let all = (0..size.unwrap_or(1)).map(|i| JobId(id.0 + u64::from(i)));
+        out.extend(all.filter(|t| seen.insert(*t)));
+    }
+    Ok(out)
 }

@@ -1,6 +1,7 @@
 //! Submit: accept a verified envelope as a new Queued (or Held) job, or as the N
 //! tasks of a job array, unless its (submitter, nonce) was seen before; a dedup key
-//! seen before answers with the job (the array's first task) it made.
+//! seen before answers with the job (the array's first task) it made when the spec
+//! is the same, and is refused naming the fields that differ otherwise.
 
 use shoal_types::{JobId, JobRecord, JobState, SignedEnvelope};
 
@@ -54,11 +55,22 @@ fn submit_one(
     if let Some(key) = &body.spec.dedup_key {
         if let Some(existing) = txn.get(CF_DEDUP, key.as_bytes())? {
             let (existing, array): (JobId, Option<u32>) = decode("dedup entry", &existing)?;
-            return Ok(if array == body.spec.array {
-                Ok(existing)
+            // Compared with the first job's spec while its record exists; the
+            // entry's array size otherwise.
+            let first = jobs::load(txn, existing)?.and_then(|r| r.spec().ok());
+            let differs: Vec<String> = match first {
+                Some(first) => first.differences(&body.spec),
+                None if array != body.spec.array => vec!["array"],
+                None => Vec::new(),
+            }
+            .into_iter()
+            .map(String::from)
+            .collect();
+            return Ok(Err(if differs.is_empty() {
+                SubmitRejection::Duplicate { existing }
             } else {
-                Err(SubmitRejection::DedupKeyTaken { existing })
-            });
+                SubmitRejection::DedupKeyTaken { existing, differs }
+            }));
         }
     }
     let state = if body.spec.hold {
@@ -177,7 +189,14 @@ mod tests {
             h.envelope_of(s)
         };
         let first = h.submit(&keyed());
-        assert_eq!(h.submit(&keyed()), first);
+        let dup = Response::SubmitRejected {
+            reason: SubmitRejection::Duplicate { existing: first },
+        };
+        let again = h.run(Request::Submit {
+            envelope: keyed(),
+            now_ms: 1,
+        });
+        assert_eq!(again, dup);
         let other = h.envelope(0);
         assert_ne!(h.submit(&other), first);
         // Twice in one batch: still one job.
@@ -191,8 +210,46 @@ mod tests {
                 now_ms: 2,
             },
         ]);
-        assert_eq!(out, vec![Response::Submitted { id: first }; 2]);
+        assert_eq!(out, vec![dup; 2]);
         assert_eq!(h.view.queued_count().unwrap(), 2);
+        // A new key twice in one batch: the second finds the first's job.
+        let mut s = shoal_types::JobSpec::argv(vec!["true".into()], "/");
+        s.dedup_key = Some("batch".into());
+        let out = h.run_batch(vec![
+            Request::Submit {
+                envelope: h.envelope_of(s.clone()),
+                now_ms: 1,
+            },
+            Request::Submit {
+                envelope: h.envelope_of(s.clone()),
+                now_ms: 1,
+            },
+        ]);
+        let Response::Submitted { id } = out[0] else {
+            panic!("{out:?}")
+        };
+        assert_eq!(
+            out[1],
+            Response::SubmitRejected {
+                reason: SubmitRejection::Duplicate { existing: id }
+            }
+        );
+        // The same key with another command: refused, naming what differs.
+        s.command = shoal_types::JobCommand::Shell("echo other".into());
+        s.priority = 4;
+        let r = h.run(Request::Submit {
+            envelope: h.envelope_of(s),
+            now_ms: 1,
+        });
+        assert_eq!(
+            r,
+            Response::SubmitRejected {
+                reason: SubmitRejection::DedupKeyTaken {
+                    existing: id,
+                    differs: vec!["command".into(), "priority".into()]
+                }
+            }
+        );
     }
 
     #[test]
@@ -208,8 +265,18 @@ mod tests {
         let single = h.submit(&keyed("s", None));
         let copy = h.snapshot_copy();
         for store in [&h, &copy] {
-            assert_eq!(store.submit(&keyed("a", Some(3))), arr);
-            assert_eq!(store.submit(&keyed("s", None)), single);
+            for (key, array, existing) in [("a", Some(3), arr), ("s", None, single)] {
+                let r = store.run(Request::Submit {
+                    envelope: keyed(key, array),
+                    now_ms: 3,
+                });
+                assert_eq!(
+                    r,
+                    Response::SubmitRejected {
+                        reason: SubmitRejection::Duplicate { existing }
+                    }
+                );
+            }
             for (key, array, existing) in [
                 ("a", Some(4), arr),
                 ("a", None, arr),
@@ -222,7 +289,10 @@ mod tests {
                 assert_eq!(
                     r,
                     Response::SubmitRejected {
-                        reason: SubmitRejection::DedupKeyTaken { existing }
+                        reason: SubmitRejection::DedupKeyTaken {
+                            existing,
+                            differs: vec!["array".into()]
+                        }
                     }
                 );
             }

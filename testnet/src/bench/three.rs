@@ -222,7 +222,13 @@ pub async fn requeue(
             overlaps += 1;
         }
         let _: CancelResponse = leader
-            .post("/v1/cancel", &CancelRequest { ids: vec![r.id] })
+            .post(
+                "/v1/cancel",
+                &CancelRequest {
+                    ids: vec![r.id],
+                    whole_arrays: false,
+                },
+            )
             .await?;
         match fault {
             Fault::Kill => nodes[vi].restart()?,

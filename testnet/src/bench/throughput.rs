@@ -65,7 +65,12 @@ pub async fn trivial_jobs(
                 .await
                 .is_ok();
         }
-        if known && none_in(&client, "queued").await? && none_in(&client, "running").await? {
+        // Leased: handed to a node ahead of its start (prefetch), not finished.
+        if known
+            && none_in(&client, "queued").await?
+            && none_in(&client, "leased").await?
+            && none_in(&client, "running").await?
+        {
             break;
         }
         anyhow::ensure!(
