@@ -131,6 +131,11 @@ pub struct NodeArgs {
     /// A label shown in `shoal nodes`, e.g. gpu or zone=eu-1 (repeatable)
     #[arg(long = "label", value_name = "LABEL")]
     pub labels: Vec<String>,
+    /// On SIGTERM, let running jobs finish for this long (e.g. 2m) before stopping
+    /// them and handing them back to the queue; a second SIGTERM or SIGINT stops at
+    /// once [default: shoal.toml's stop_grace, else 30s]
+    #[arg(long, value_name = "DURATION", value_parser = shoal_types::duration::parse_ms)]
+    pub stop_grace: Option<u64>,
     /// With no home yet: join the cluster of this bundle instead of creating a new
     /// cluster (what a cloud image carries)
     #[arg(long, value_name = "BUNDLE", env = "SHOAL_BUNDLE")]

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{eventually, marker_processes, TestNode};
 
@@ -65,4 +65,58 @@ fn restart_recovers_state_and_does_not_bootstrap_again() {
     assert_eq!(n.ok(&["logs", &id.to_string()]), "kept\n");
     let next = n.submit(&["--", "true"]);
     assert_eq!(next, id + 1, "job ids continue after restart");
+}
+
+/// SIGTERM: no new work; a running job may finish within the stop grace, one that
+/// runs past it is stopped and handed back (`node stopped`, not `lost`), and the node
+/// exits 0 once that is committed.
+#[test]
+fn sigterm_lets_running_jobs_finish_then_hands_the_rest_back() {
+    let mut n = TestNode::new(1);
+    n.node_args.extend(["--stop-grace".into(), "3s".into()]);
+    n.start();
+    let short = n.submit(&["--shell", "sleep 1; echo finished"]);
+    let behind = n.submit(&["--", "true"]);
+    eventually(Duration::from_secs(10), "the short job runs", || {
+        n.status(short)["state"] == "running"
+    });
+    let t0 = Instant::now();
+    assert!(n.stop().success(), "an orderly stop exits 0");
+    let took = t0.elapsed();
+    assert!(
+        took < Duration::from_secs(3),
+        "no need to wait out the grace: {took:?}"
+    );
+    assert!(n.log().contains("running jobs may finish"), "{}", n.log());
+    n.start();
+    let s = n.status(short);
+    assert_eq!(s["state"], "succeeded", "{s}");
+    assert_eq!(s["attempts"].as_array().unwrap().len(), 1, "ran once: {s}");
+    assert_eq!(n.ok(&["logs", &short.to_string()]), "finished\n");
+    n.ok(&["wait", "--timeout", "30s", &behind.to_string()]);
+    let b = n.status(behind);
+    for a in b["attempts"].as_array().unwrap() {
+        assert_ne!(a["fail_reason"], "lost", "handed back, not lost: {b}");
+    }
+
+    // A job that outlives the grace is stopped and handed back.
+    let long = n.submit(&["--shell", "sleep 60"]);
+    eventually(Duration::from_secs(10), "the long job runs", || {
+        n.status(long)["state"] == "running"
+    });
+    let t0 = Instant::now();
+    assert!(n.stop().success());
+    let took = t0.elapsed();
+    assert!(
+        took >= Duration::from_millis(2_900) && took < Duration::from_secs(20),
+        "waited the grace, then stopped the job: {took:?}"
+    );
+    n.start();
+    let s = n.status(long);
+    assert_eq!(s["attempts"][0]["fail_reason"], "node stopped", "{s}");
+    assert!(
+        ["queued", "leased", "running"].contains(&s["state"].as_str().unwrap()),
+        "back in the queue: {s}"
+    );
+    n.ok(&["cancel", &long.to_string()]);
 }

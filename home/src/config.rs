@@ -61,6 +61,29 @@ pub struct NodeConfig {
     /// A voter unreachable this long is replaced by a healthy learner.
     #[serde(default = "default_voter_grace_ms")]
     pub voter_grace_ms: u64,
+    /// On SIGTERM the node stops taking work and lets running jobs finish for this
+    /// long (`stop_grace = "2m"`), then stops the rest and hands them back to the
+    /// queue. systemd's `TimeoutStopSec` must be longer (see deploy/shoal.service).
+    #[serde(
+        default = "default_stop_grace_ms",
+        rename = "stop_grace",
+        with = "duration_text"
+    )]
+    pub stop_grace_ms: u64,
+}
+
+/// A duration in the file as people write it (`"30s"`, `"2m"`), held in ms.
+mod duration_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(ms: &u64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&shoal_types::duration::format_ms(*ms))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        let text = String::deserialize(d)?;
+        shoal_types::duration::parse_ms(&text).map_err(serde::de::Error::custom)
+    }
 }
 
 /// The port every node listens on unless told otherwise.
@@ -74,6 +97,12 @@ fn default_true() -> bool {
 }
 fn default_voter_grace_ms() -> u64 {
     30_000
+}
+/// The default `stop_grace`; deploy/shoal.service's `TimeoutStopSec=60` leaves room for
+/// it, the kill grace and the last commit.
+pub const DEFAULT_STOP_GRACE_MS: u64 = 30_000;
+fn default_stop_grace_ms() -> u64 {
+    DEFAULT_STOP_GRACE_MS
 }
 
 fn default_kill_grace_ms() -> u64 {
@@ -107,6 +136,8 @@ pub struct Overrides {
     pub labels: Vec<String>,
     /// Replaces the file's `expect`.
     pub expect: Option<u32>,
+    /// Replaces the file's `stop_grace`.
+    pub stop_grace_ms: Option<u64>,
 }
 
 impl NodeConfig {
@@ -128,6 +159,7 @@ impl NodeConfig {
             expect: 0,
             labels: Vec::new(),
             voter_grace_ms: default_voter_grace_ms(),
+            stop_grace_ms: default_stop_grace_ms(),
         }
     }
 
@@ -168,6 +200,9 @@ impl NodeConfig {
         }
         if let Some(n) = o.expect {
             self.expect = n;
+        }
+        if let Some(g) = o.stop_grace_ms {
+            self.stop_grace_ms = g;
         }
         for l in &o.labels {
             if !self.labels.contains(l) {
@@ -297,5 +332,24 @@ mod tests {
         });
         let err = bad.validate(Path::new("x")).unwrap_err().to_string();
         assert!(err.contains("advertise address"), "{err}");
+    }
+
+    #[test]
+    fn stop_grace_reads_as_people_write_it() {
+        let base = "cluster_id = \"c\"\nauthority_public_key = \"ab\"\n";
+        let c: NodeConfig = toml::from_str(base).unwrap();
+        assert_eq!(c.stop_grace_ms, DEFAULT_STOP_GRACE_MS);
+        let c: NodeConfig = toml::from_str(&format!("{base}stop_grace = \"2m\"\n")).unwrap();
+        assert_eq!(c.stop_grace_ms, 120_000);
+        assert!(toml::to_string(&c).unwrap().contains("stop_grace = \"2m\""));
+        let e = toml::from_str::<NodeConfig>(&format!("{base}stop_grace = \"30\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unit"), "{e}");
+        let o = c.with_overrides(&Overrides {
+            stop_grace_ms: Some(5_000),
+            ..Default::default()
+        });
+        assert_eq!(o.stop_grace_ms, 5_000);
     }
 }

@@ -30,7 +30,7 @@ use crate::raft::start::start as start_raft;
 use crate::raft::submit_batcher::SubmitBatcher;
 use crate::status::WorkerStatus;
 use crate::worker::launch::{SupervisorCommand, Supervisors};
-use crate::worker::Worker;
+use crate::worker::{StopSignals, Worker};
 
 /// How to run a node.
 #[derive(Debug, Clone)]
@@ -45,13 +45,28 @@ pub struct NodeOptions {
     pub join_bundle: Option<std::path::PathBuf>,
 }
 
-/// Runs a node until SIGTERM or SIGINT.
+/// Runs a node until SIGTERM or SIGINT: the first stops it in order (no new work,
+/// running jobs may finish for the stop grace, the rest are handed back to the
+/// queue), a second one at once.
 pub async fn run(opts: NodeOptions) -> Result<(), FatalError> {
     let node = start(opts).await?;
-    wait_for_signal().await;
+    let Some(mut signals) = Signals::install() else {
+        warn!("cannot install signal handlers; stop the node with SIGKILL");
+        std::future::pending::<()>().await;
+        return Ok(());
+    };
+    signals.next().await;
+    tokio::select! {
+        _ = node.finish_jobs() => {}
+        _ = signals.next() => warn!("second signal: stopping now; running jobs are killed"),
+    }
     node.stop().await;
     Ok(())
 }
+
+/// After the stop grace, how long the last kills and the last commit may take before
+/// the node stops anyway (its outbox keeps uncommitted results for the next start).
+const LAST_COMMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How long stopping waits for the node's tasks before it shuts raft down under them.
 const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
@@ -68,9 +83,40 @@ pub struct RunningNode {
     stop: CancellationToken,
     /// Every task the node started, awaited by [`RunningNode::stop`].
     tasks: TaskTracker,
+    /// The worker's side of an orderly stop.
+    stopping: StopSignals,
+    stop_grace: std::time::Duration,
+    kill_grace: std::time::Duration,
 }
 
 impl RunningNode {
+    /// The first half of an orderly stop: the worker takes no more work and hands
+    /// back what it has not started; running jobs may finish for the stop grace,
+    /// then they are stopped (SIGTERM, the kill grace, SIGKILL) and handed back too.
+    /// Returns when the worker is done, or after the grace, the kill grace and
+    /// [`LAST_COMMIT`].
+    pub async fn finish_jobs(&self) {
+        let s = &self.stopping;
+        info!(
+            grace = %shoal_types::duration::format_ms(self.stop_grace.as_millis() as u64),
+            "stopping: no new work; running jobs may finish (a second signal stops at once)"
+        );
+        s.drain.cancel();
+        if tokio::time::timeout(self.stop_grace, s.done.cancelled())
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        s.grace_over.cancel();
+        if tokio::time::timeout(self.kill_grace + LAST_COMMIT, s.done.cancelled())
+            .await
+            .is_err()
+        {
+            warn!("jobs' results not all committed; the next start reports them");
+        }
+    }
+
     /// Stops every task the node started (the API, the worker, whose jobs'
     /// supervisors then kill the jobs, the background loops, the request handlers),
     /// then raft.
@@ -191,6 +237,7 @@ async fn start_loaded(
     let timing = LeaseTiming::from_lease_ms(config.lease_ms);
     let (keeper, liveness) = LeaseKeeper::new(raft.clone(), view.clone(), proposer.clone(), timing);
     let adverts = AdvertTable::default();
+    let stopping = StopSignals::default();
     let dispatch = Arc::new(Dispatch {
         raft: raft.clone(),
         net: net.clone(),
@@ -238,6 +285,7 @@ async fn start_loaded(
         view: view.clone(),
         supervisors: Supervisors::new(opts.supervisor.clone(), config.effective_slots() as usize),
         status: status_tx,
+        stopping: stopping.clone(),
     };
     tasks.spawn(worker.run(stop.clone()).in_current_span());
     let publisher = Publisher {
@@ -285,6 +333,9 @@ async fn start_loaded(
         p2p,
         stop,
         tasks,
+        stopping,
+        stop_grace: std::time::Duration::from_millis(config.stop_grace_ms),
+        kill_grace: std::time::Duration::from_millis(config.kill_grace_ms),
     })
 }
 
@@ -311,17 +362,24 @@ fn p2p_config(config: &NodeConfig, identity: &Identity) -> Result<P2pConfig, Fat
     Ok(c)
 }
 
-async fn wait_for_signal() {
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        warn!("cannot install signal handlers; stop the node with SIGKILL");
-        std::future::pending::<()>().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => {},
-        _ = int.recv() => {},
+/// SIGTERM and SIGINT, counted together.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Option<Signals> {
+        Some(Signals {
+            term: signal(SignalKind::terminate()).ok()?,
+            int: signal(SignalKind::interrupt()).ok()?,
+        })
+    }
+
+    async fn next(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {},
+            _ = self.int.recv() => {},
+        }
     }
 }

@@ -84,6 +84,9 @@ impl LocalNode {
         cmd.args(["node", "--home"])
             .arg(&self.home)
             .args(["--slots", &self.slots.to_string()])
+            // A SIGTERM (rolling restarts, the end of a run) lets jobs finish this
+            // long, then hands them back: short, so a run's stops stay quick.
+            .args(["--stop-grace", "2s"])
             .args(&self.args)
             .env("SHOAL_LOG", "warn")
             // May override SHOAL_LOG.

@@ -288,6 +288,9 @@ pub enum FailReason {
     TimedOut,
     /// The worker went away (crash, restart, lapsed lease); the job was re-queued.
     Lost,
+    /// Its node was stopped in order (SIGTERM) before the attempt finished: the job
+    /// was handed back to the queue. Not the job's fault, and not a lost attempt.
+    Stopped,
     /// The job was cancelled while this attempt ran.
     Cancelled,
     /// The worker could not start the process (missing program, bad cwd, ...).
@@ -303,6 +306,7 @@ impl fmt::Display for FailReason {
             FailReason::Signaled => f.write_str("signaled"),
             FailReason::TimedOut => f.write_str("timed out"),
             FailReason::Lost => f.write_str("lost"),
+            FailReason::Stopped => f.write_str("node stopped"),
             FailReason::Cancelled => f.write_str("cancelled"),
             FailReason::SpawnFailed(why) => write!(f, "spawn failed: {why}"),
             FailReason::Rejected(why) => write!(f, "rejected: {why}"),
@@ -350,6 +354,12 @@ pub struct AttemptOutcome {
 }
 
 impl AttemptOutcome {
+    /// The attempt ended for reasons that are not the job's: it goes back to the
+    /// queue in its old place.
+    pub fn requeues(&self) -> bool {
+        matches!(self.error, Some(FailReason::Lost | FailReason::Stopped))
+    }
+
     /// Success means: started, exited by itself with code 0, in time.
     pub fn succeeded(&self) -> bool {
         self.error.is_none()

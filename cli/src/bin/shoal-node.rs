@@ -49,6 +49,7 @@ async fn run(home: Home, args: NodeArgs) -> i32 {
             no_mdns: args.no_mdns,
             labels: args.labels,
             expect: args.expect,
+            stop_grace_ms: args.stop_grace,
         },
         supervisor: SupervisorCommand::beside(&exe),
         init_if_missing: true,

@@ -32,6 +32,11 @@
 //!   neither a process nor a result ([`orphans`]) are reported lost.
 //! - **Cancellation.** A running attempt whose job was cancelled, or whose lease is no
 //!   longer the job's current attempt, is killed.
+//! - **Orderly stop.** On [`Input::Stop`] nothing more is leased or started; the
+//!   backlog is handed back (completions `stopped`, which re-queue the jobs) and the
+//!   running attempts may finish. On [`Input::GraceOver`] they are killed, and those
+//!   that do not succeed are reported `stopped` too. [`WorkerState::stopped`] says when
+//!   nothing is left to run or to commit.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -109,6 +114,10 @@ pub enum Input {
     },
     /// The answer to [`Action::RequeuePreviousRun`].
     Recovered { ok: bool },
+    /// The node is stopping in order: take no more work, let running jobs finish.
+    Stop,
+    /// The stop grace is over: kill what still runs and hand it back.
+    GraceOver,
     /// [`Action::Launch`] failed.
     LaunchFailed {
         job: JobId,
@@ -159,6 +168,9 @@ pub const TICK: Duration = Duration::from_millis(250);
 struct Attempt {
     token: FencingToken,
     kill_sent: bool,
+    /// Killed because the node's stop grace ran out: an unsuccessful end is the
+    /// stop's doing, not the job's.
+    stop_killed: bool,
 }
 
 /// The worker's bookkeeping; changed only by [`WorkerState::step`].
@@ -184,6 +196,10 @@ pub struct WorkerState {
     backing_off: bool,
     /// The earlier life's completions are committed and its jobs re-queued.
     recovered: bool,
+    /// An orderly stop began ([`Input::Stop`]).
+    stopping: bool,
+    /// Completions proposed and not answered yet.
+    commit_in_flight: bool,
     /// The send time of the last acknowledged heartbeat.
     last_ack: Instant,
     beat_sent: Option<Instant>,
@@ -208,6 +224,8 @@ impl WorkerState {
             commit_at: None,
             backing_off: false,
             recovered: false,
+            stopping: false,
+            commit_in_flight: false,
             last_ack: now,
             beat_sent: None,
             last_reconcile: now,
@@ -227,6 +245,29 @@ impl WorkerState {
         (self.running.len(), self.backlog.len())
     }
 
+    /// An orderly stop has nothing left to do: nothing runs, nothing waits to start
+    /// and every result is committed.
+    pub fn stopped(&self) -> bool {
+        self.stopping
+            && self.running.is_empty()
+            && self.backlog.is_empty()
+            && self.fresh.is_empty()
+            && self.finished.is_empty()
+            && !self.commit_in_flight
+    }
+
+    /// A completion that hands a job back to the queue: its node is stopping.
+    fn hand_back(job: &LeasedJob) -> Completion {
+        Completion {
+            job: job.id,
+            token: job.token,
+            outcome: AttemptOutcome {
+                error: Some(FailReason::Stopped),
+                ..Default::default()
+            },
+        }
+    }
+
     /// Applies one input; returns what to do, in order.
     pub fn step(&mut self, input: Input, now: Instant, ledger: &impl Ledger) -> Vec<Action> {
         let mut out = Vec::new();
@@ -241,9 +282,12 @@ impl WorkerState {
                 self.finished = pending;
                 self.advance(now, ledger, &mut out);
             }
-            Input::Finished(batch) => {
-                for c in &batch {
-                    self.running.remove(&c.job);
+            Input::Finished(mut batch) => {
+                for c in &mut batch {
+                    let ended = self.running.remove(&c.job);
+                    if ended.is_some_and(|a| a.stop_killed) && !c.outcome.succeeded() {
+                        c.outcome.error = Some(FailReason::Stopped);
+                    }
                 }
                 // Their completions carry the start times.
                 self.starts
@@ -265,6 +309,31 @@ impl WorkerState {
                 }
             }
             Input::Applied | Input::Timer => self.advance(now, ledger, &mut out),
+            Input::Stop => {
+                if !self.stopping {
+                    info!(
+                        running = self.running.len(),
+                        handed_back = self.backlog.len(),
+                        "stopping: no new work; running jobs may finish"
+                    );
+                }
+                self.stopping = true;
+                self.advance(now, ledger, &mut out);
+            }
+            Input::GraceOver => {
+                let mut ids: Vec<JobId> = self.running.keys().copied().collect();
+                ids.sort_unstable();
+                for id in ids {
+                    if let Some(a) = self.running.get_mut(&id) {
+                        a.stop_killed = true;
+                        if !a.kill_sent {
+                            a.kill_sent = true;
+                            info!(job = %id, "stop grace over; stopping the job and handing it back");
+                            out.push(Action::Kill(id));
+                        }
+                    }
+                }
+            }
             Input::Tick => self.tick(now, ledger, &mut out),
             Input::Heartbeat { sent_at, acked } => {
                 // Renew only what the leader still vouches for: no acknowledged
@@ -408,6 +477,7 @@ impl WorkerState {
             if self.finished.is_empty() {
                 out.push(Action::RequeuePreviousRun);
             } else {
+                self.commit_in_flight = true;
                 out.push(Action::Propose {
                     commit: Some(std::mem::take(&mut self.finished)),
                     starts: None,
@@ -433,7 +503,12 @@ impl WorkerState {
         // With prefetch, lease only once the backlog is half used, so each lease
         // entry carries several jobs instead of one per finished job.
         let low = ahead == 0 || (self.backlog.len() as u32) <= ahead / 2;
-        let lease = want > 0 && low && !cut_off && !ledger.drained_here() && ledger.queued() > 0;
+        let lease = want > 0
+            && low
+            && !cut_off
+            && !self.stopping
+            && !ledger.drained_here()
+            && ledger.queued() > 0;
         // Completions wait up to the linger for a slot's worth of company, unless
         // nothing else runs to finish soon.
         let pending = self.fresh.len() + self.finished.len();
@@ -466,6 +541,7 @@ impl WorkerState {
         }
         // Completions, start notices and the next lease are proposed together (one
         // append round when openraft batches them).
+        self.commit_in_flight |= commit.is_some();
         out.push(Action::Propose {
             commit,
             starts,
@@ -483,6 +559,9 @@ impl WorkerState {
         out: &mut Vec<Action>,
     ) {
         let tried = commit.is_some();
+        if tried {
+            self.commit_in_flight = false;
+        }
         if let Some((batch, ok)) = commit {
             if ok {
                 for c in &batch {
@@ -515,6 +594,11 @@ impl WorkerState {
         self.backlog.extend(leased);
         let hold = self.cut_off(now, ledger) || self.stale_backlog(now);
         self.start_backlog(hold, ledger, out);
+        // Jobs not started (cancelled since, or handed back by a stop) are reported
+        // at the timer.
+        if !self.fresh.is_empty() && self.commit_at.is_none() {
+            self.commit_at = Some(now + COMMIT_LINGER);
+        }
         self.finish_round(out);
     }
 
@@ -549,6 +633,15 @@ impl WorkerState {
     /// cancelled. On `hold` nothing is started and the backlog is dropped: the
     /// reconciliation reports those jobs lost, which re-queues them.
     fn start_backlog(&mut self, hold: bool, ledger: &impl Ledger, out: &mut Vec<Action>) {
+        if self.stopping {
+            let back: Vec<Completion> = self
+                .backlog
+                .drain(..)
+                .map(|j| Self::hand_back(&j))
+                .collect();
+            self.fresh.extend(back);
+            return;
+        }
         if hold && !self.backlog.is_empty() {
             warn!(
                 count = self.backlog.len(),
@@ -574,6 +667,7 @@ impl WorkerState {
                         Attempt {
                             token: job.token,
                             kill_sent: false,
+                            stop_killed: false,
                         },
                     );
                     out.push(Action::Launch {

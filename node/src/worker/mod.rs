@@ -9,4 +9,4 @@ pub mod outbox;
 pub mod run;
 pub mod verified;
 
-pub use run::Worker;
+pub use run::{StopSignals, Worker};

@@ -40,6 +40,18 @@ pub struct Worker {
     pub status: watch::Sender<WorkerStatus>,
     /// Heartbeats to the leader, which gate lease renewals.
     pub leader: LeaderLink,
+    /// The node's orderly stop, as the worker sees it.
+    pub stopping: StopSignals,
+}
+
+/// An orderly stop (SIGTERM): `drain` asks the worker to take no more work and let
+/// running jobs finish; `grace_over` to stop what still runs; the worker cancels
+/// `done` when it has nothing left to run or commit (or when it ends for any reason).
+#[derive(Clone, Default)]
+pub struct StopSignals {
+    pub drain: CancellationToken,
+    pub grace_over: CancellationToken,
+    pub done: CancellationToken,
 }
 
 /// How many supervisor events may wait for the worker loop.
@@ -86,6 +98,7 @@ struct Effects {
 impl Worker {
     #[instrument(skip_all, fields(node = %self.identity.node_id))]
     pub async fn run(self, stop: CancellationToken) {
+        let _done = self.stopping.done.clone().drop_guard();
         let slots = self.config.effective_slots();
         let timing: LeaseTiming = self.leader.timing;
         let (events_tx, mut events_rx) = mpsc::channel::<SupervisorEvent>(EVENT_QUEUE);
@@ -112,6 +125,7 @@ impl Worker {
         };
         let mut state = WorkerState::new(slots, timing, Instant::now());
         let mut inputs = vec![Input::Start { pending }];
+        let (mut drain_seen, mut grace_seen) = (false, false);
         loop {
             let ledger = NodeLedger {
                 view: &self.view,
@@ -130,10 +144,22 @@ impl Worker {
                 }
                 actions = next;
             }
+            if state.stopped() {
+                info!("every job finished or handed back; the worker is done");
+                break;
+            }
             let wake = state.wake_at().map(tokio::time::Instant::from_std);
             inputs = tokio::select! {
                 biased;
                 _ = stop.cancelled() => break,
+                _ = self.stopping.drain.cancelled(), if !drain_seen => {
+                    drain_seen = true;
+                    vec![Input::Stop]
+                }
+                _ = self.stopping.grace_over.cancelled(), if !grace_seen => {
+                    grace_seen = true;
+                    vec![Input::GraceOver]
+                }
                 Some(first) = events_rx.recv() => {
                     let (mut started, mut finished) = (Vec::new(), Vec::new());
                     let mut next = Some(first);

@@ -1,7 +1,8 @@
 //! Complete: record the outcome of finished attempts. A result counts only with the
 //! fencing token of the job's current, unfinished attempt on that node. An attempt
-//! that ended `lost` (its lease lapsed, so its node's supervisor fenced it) is not the
-//! job's fault: the job goes back to the queue in its old place.
+//! that ended `lost` (its lease lapsed, so its node's supervisor fenced it) or
+//! `stopped` (its node was stopped in order) is not the job's fault: the job goes
+//! back to the queue in its old place.
 
 use shoal_types::{FailReason, JobState, NodeId};
 
@@ -49,7 +50,7 @@ pub fn complete(
         attempt.max_rss_kb = Some(o.max_rss_kb);
         attempt.stdout = o.stdout.clone();
         attempt.stderr = o.stderr.clone();
-        let lost = o.error == Some(FailReason::Lost);
+        let lost = o.requeues();
         if prev.on_node() {
             rec.state = if o.succeeded() {
                 JobState::Succeeded

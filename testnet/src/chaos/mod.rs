@@ -324,7 +324,8 @@ fn attempt_summary(s: &JobStatus) -> Vec<String> {
         .iter()
         .map(|a| match (&a.ended_at, a.fail_reason.as_deref()) {
             (None, _) => "running".to_string(),
-            (Some(_), Some("lost")) => "lost".to_string(),
+            // Handed back by an orderly stop: re-run like a lost attempt.
+            (Some(_), Some("lost" | "node stopped")) => "lost".to_string(),
             (Some(_), _) => "ended".to_string(),
         })
         .collect()
