@@ -20,7 +20,7 @@ pub async fn cluster(home: &Home, a: JsonArgs) -> Result<i32, CliError> {
         c.cluster_id,
         c.node_id,
         c.leader.as_deref().unwrap_or("none"),
-        c.voters.join(", "),
+        format!("{} ({})", c.voters.len(), c.voters.join(", ")),
         if c.learners.is_empty() { "-".into() } else { c.learners.join(", ") },
         c.term,
         c.commit_index.map(|i| i.to_string()).unwrap_or_else(|| "-".into()),
