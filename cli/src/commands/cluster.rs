@@ -15,12 +15,13 @@ pub async fn cluster(home: &Home, a: JsonArgs) -> Result<i32, CliError> {
         output::json(&c)?;
         return Ok(exit_code::OK);
     }
+    let voters = format!("{} ({})", c.voters.len(), c.voters.join(", "));
     output::line(&format!(
         "cluster:      {}\nnode:         {}\nleader:       {}\nvoters:       {}\nlearners:     {}\nterm:         {}\ncommit index: {}\nlast applied: {}\nlistening:    {}",
         c.cluster_id,
         c.node_id,
         c.leader.as_deref().unwrap_or("none"),
-        format!("{} ({})", c.voters.len(), c.voters.join(", ")),
+        voters,
         if c.learners.is_empty() { "-".into() } else { c.learners.join(", ") },
         c.term,
         c.commit_index.map(|i| i.to_string()).unwrap_or_else(|| "-".into()),
