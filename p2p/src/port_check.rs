@@ -45,21 +45,34 @@ pub fn ensure_free(addr: &Multiaddr) -> Result<(), P2pError> {
     let Some((socket, transport)) = fixed_port(addr) else {
         return Ok(());
     };
-    let bound = match transport {
-        Transport::Tcp => TcpListener::bind(socket).map(drop),
-        Transport::Udp => UdpSocket::bind(socket).map(drop),
-    };
-    match bound {
+    match bind(socket, transport) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(P2pError::PortInUse {
             port: socket.port(),
-            suggest: socket.port().wrapping_add(1).max(1024),
+            suggest: next_free(socket, transport),
         }),
         Err(e) => Err(P2pError::Listen {
             addr: addr.to_string(),
             detail: e.to_string(),
         }),
     }
+}
+
+fn bind(socket: SocketAddr, transport: Transport) -> std::io::Result<()> {
+    match transport {
+        Transport::Tcp => TcpListener::bind(socket).map(drop),
+        Transport::Udp => UdpSocket::bind(socket).map(drop),
+    }
+}
+
+/// The first port after `socket`'s that binds now (of the next 100), to suggest; the
+/// next port when none does.
+fn next_free(socket: SocketAddr, transport: Transport) -> u16 {
+    let start = socket.port().max(1023);
+    (1..=100u16)
+        .filter_map(|i| start.checked_add(i))
+        .find(|p| bind(SocketAddr::new(socket.ip(), *p), transport).is_ok())
+        .unwrap_or_else(|| start.saturating_add(1))
 }
 
 #[cfg(test)]
@@ -80,6 +93,16 @@ mod tests {
             "{err}"
         );
         assert!(err.to_string().contains(&format!("port {port} is in use")));
+        // The suggestion is a port that is free now, not just the next number.
+        let next = TcpListener::bind(("127.0.0.1", port.wrapping_add(1)));
+        if let Ok(next) = &next {
+            let err = ensure_free(&ma(&format!("/ip4/127.0.0.1/tcp/{port}"))).unwrap_err();
+            let P2pError::PortInUse { suggest, .. } = err else {
+                panic!("{err}")
+            };
+            assert_ne!(suggest, next.local_addr().unwrap().port());
+            TcpListener::bind(("127.0.0.1", suggest)).expect("the suggested port binds");
+        }
         // The wildcard address overlaps the loopback listener too.
         let err = ensure_free(&ma(&format!("/ip4/0.0.0.0/tcp/{port}"))).unwrap_err();
         assert!(matches!(err, P2pError::PortInUse { .. }), "{err}");

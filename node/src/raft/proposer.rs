@@ -17,7 +17,7 @@ use crate::net::{message, ForwardError, Net, NetError};
 /// Why a proposal did not commit.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ProposeError {
-    #[error("no leader reachable (leader: {leader:?})")]
+    #[error("no leader reachable{}", leader.map(|l| format!(" (the leader is {})", shoal_types::NodeId(l))).unwrap_or_default())]
     NotLeader { leader: Option<u64> },
     #[error("the leader could not be reached: {0}")]
     Unreachable(#[from] NetError),
