@@ -280,7 +280,7 @@ fn a_drained_node_takes_no_work_until_undrained() {
         format!("{id} succeeded (exit 0)")
     );
     let bad = n.shoal(&["drain", "not-a-node"]);
-    assert_ne!(code(&bad), 0);
+    assert_eq!(code(&bad), 2, "a bad argument is a usage error");
     assert!(
         common::stderr(&bad).contains("not a node id"),
         "{}",

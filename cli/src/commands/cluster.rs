@@ -92,6 +92,13 @@ pub async fn drain(
     drained: bool,
     commit_timeout_ms: u64,
 ) -> Result<i32, CliError> {
+    if let Some(text) = &a.node {
+        if text.parse::<shoal_types::NodeId>().is_err() {
+            return Err(CliError::Usage(format!(
+                "{text:?} is not a node id: expected the 16 hex digits `shoal nodes` shows"
+            )));
+        }
+    }
     let r: DrainResponse = client::post_write(
         &client::for_home(home)?,
         "/v1/drain",

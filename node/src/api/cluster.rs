@@ -154,9 +154,9 @@ pub async fn drain(
     let req: DrainRequest = parse_body(&body, "drain request")?;
     let node = match req.node.as_deref() {
         None => s.identity.node_id,
-        Some(text) => text.parse::<NodeId>().map_err(|e| {
-            ApiError::BadRequest(format!("{text:?} is not a node id (16 hex digits): {e}"))
-        })?,
+        Some(text) => text
+            .parse::<NodeId>()
+            .map_err(|e| ApiError::BadRequest(format!("{text:?} is not a node id: {e}")))?,
     };
     let members = s.raft.metrics().borrow().membership_config.clone();
     if members.membership().get_node(&node.0).is_none()
