@@ -189,6 +189,11 @@ pub struct SubmitArgs {
     /// per line (--json: {"id": FIRST, "count": N}); --wait waits for all of them
     #[arg(long, value_name = "N")]
     pub array: Option<u32>,
+    /// Fail the job once N of its attempts were lost (its node died, hung or was cut
+    /// off while it ran) instead of re-running it again: a job that kills its nodes
+    /// does not walk the fleet (1-100) [default: 3]
+    #[arg(long, value_name = "N")]
+    pub max_lost: Option<u32>,
     /// Wait for the job and exit with its exit code
     #[arg(long)]
     pub wait: bool,

@@ -27,6 +27,16 @@ fn command_line_mistakes_exit_2_with_a_message() {
     assert_eq!(code(&env), 2);
     assert!(stderr(&env).contains("environment key"), "{}", stderr(&env));
 
+    for n_lost in ["0", "101"] {
+        let lost = n.shoal(&["submit", "--max-lost", n_lost, "--", "true"]);
+        assert_eq!(code(&lost), 2);
+        assert!(
+            stderr(&lost).contains("between 1 and 100"),
+            "{}",
+            stderr(&lost)
+        );
+    }
+
     // One argument is capped at 128 KiB by the kernel: reach the 1 MiB spec limit
     // with ten environment values of 110 KB each.
     let big: Vec<String> = (0..10)

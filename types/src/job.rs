@@ -12,6 +12,11 @@ use crate::{FencingToken, JobId, NodeId, TypesError};
 pub const MAX_SPEC_BYTES: usize = 1 << 20;
 /// Most tasks one job array may have (`JobSpec::array`).
 pub const MAX_ARRAY_TASKS: u32 = 100_000;
+/// How many times a job may be lost (its node died, hung or lost its lease while it
+/// ran) before it fails with `lost too often` instead of walking the fleet; a job
+/// sets its own with `max_lost` (1..=[`MAX_MAX_LOST`]).
+pub const DEFAULT_MAX_LOST: u32 = 3;
+pub const MAX_MAX_LOST: u32 = 100;
 /// Queue every job lands in unless the submitter names another.
 pub const DEFAULT_QUEUE: &str = "default";
 
@@ -54,6 +59,10 @@ pub struct JobSpec {
     /// each run with `SHOAL_ARRAY_INDEX` = 0..N-1 (1 ≤ N ≤ [`MAX_ARRAY_TASKS`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub array: Option<u32>,
+    /// Fail the job once this many of its attempts were lost (default
+    /// [`DEFAULT_MAX_LOST`]); attempts handed back by an orderly stop do not count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_lost: Option<u32>,
 }
 
 fn default_queue() -> String {
@@ -79,6 +88,7 @@ impl JobSpec {
         check(self.timeout_ms == other.timeout_ms, "timeout");
         check(self.hold == other.hold, "hold");
         check(self.array == other.array, "array");
+        check(self.max_lost == other.max_lost, "max-lost");
         d
     }
 
@@ -95,6 +105,7 @@ impl JobSpec {
             hold: false,
             dedup_key: None,
             array: None,
+            max_lost: None,
         }
     }
 
@@ -161,6 +172,11 @@ impl JobSpec {
                 return bad(format!(
                     "array size {n} must be between 1 and {MAX_ARRAY_TASKS}"
                 ));
+            }
+        }
+        if let Some(n) = self.max_lost {
+            if n == 0 || n > MAX_MAX_LOST {
+                return bad(format!("max-lost {n} must be between 1 and {MAX_MAX_LOST}"));
             }
         }
         if self.timeout_ms == Some(0) {
@@ -291,6 +307,9 @@ pub enum FailReason {
     /// Its node was stopped in order (SIGTERM) before the attempt finished: the job
     /// was handed back to the queue. Not the job's fault, and not a lost attempt.
     Stopped,
+    /// Lost, for the `max_lost`-th time: the job failed rather than walk the fleet
+    /// (a job that kills or hangs every node it lands on).
+    LostTooOften,
     /// The job was cancelled while this attempt ran.
     Cancelled,
     /// The worker could not start the process (missing program, bad cwd, ...).
@@ -307,6 +326,7 @@ impl fmt::Display for FailReason {
             FailReason::TimedOut => f.write_str("timed out"),
             FailReason::Lost => f.write_str("lost"),
             FailReason::Stopped => f.write_str("node stopped"),
+            FailReason::LostTooOften => f.write_str("lost too often"),
             FailReason::Cancelled => f.write_str("cancelled"),
             FailReason::SpawnFailed(why) => write!(f, "spawn failed: {why}"),
             FailReason::Rejected(why) => write!(f, "rejected: {why}"),
@@ -442,6 +462,42 @@ impl JobRecord {
 
     pub fn last_attempt(&self) -> Option<&Attempt> {
         self.attempts.last()
+    }
+
+    /// How many of its attempts were lost (not those an orderly stop handed back).
+    pub fn lost_attempts(&self) -> u32 {
+        self.attempts
+            .iter()
+            .filter(|a| {
+                matches!(
+                    a.fail_reason,
+                    Some(FailReason::Lost | FailReason::LostTooOften)
+                )
+            })
+            .count() as u32
+    }
+
+    /// The state after its open attempt ended for reasons that are not the job's
+    /// (`reason`: lost or stopped, already recorded on the attempt): back to the queue,
+    /// or `Failed` once it has been lost `max_lost` times (the attempt then reads
+    /// `LostTooOften`).
+    pub fn after_lost_attempt(&mut self) -> JobState {
+        let max = self
+            .spec()
+            .ok()
+            .and_then(|s| s.max_lost)
+            .unwrap_or(DEFAULT_MAX_LOST);
+        let lost_now = self
+            .last_attempt()
+            .is_some_and(|a| a.fail_reason == Some(FailReason::Lost));
+        if lost_now && self.lost_attempts() >= max {
+            if let Some(a) = self.attempts.last_mut() {
+                a.fail_reason = Some(FailReason::LostTooOften);
+            }
+            JobState::Failed
+        } else {
+            JobState::Queued
+        }
     }
 
     /// The id of the first task of this record's array (the key of its envelope).

@@ -56,6 +56,7 @@ fn build_spec(a: &SubmitArgs) -> Result<JobSpec, CliError> {
         hold: a.hold,
         dedup_key: a.dedup_key.clone(),
         array: a.array,
+        max_lost: a.max_lost,
     };
     spec.validate()
         .map_err(|e| CliError::Usage(e.to_string()))?;

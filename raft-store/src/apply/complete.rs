@@ -50,12 +50,11 @@ pub fn complete(
         attempt.max_rss_kb = Some(o.max_rss_kb);
         attempt.stdout = o.stdout.clone();
         attempt.stderr = o.stderr.clone();
-        let lost = o.requeues();
         if prev.on_node() {
             rec.state = if o.succeeded() {
                 JobState::Succeeded
-            } else if lost {
-                JobState::Queued
+            } else if o.requeues() {
+                rec.after_lost_attempt()
             } else {
                 JobState::Failed
             };

@@ -1,6 +1,7 @@
 //! RequeueNode: a node went away. Its running attempts (up to a lease index, when
 //! given) end as Lost; the jobs go back to the queue at their old place (the queue
-//! orders by priority and job id).
+//! orders by priority and job id), except a job lost `max_lost` times, which fails
+//! (`LostTooOften`).
 
 use shoal_types::{FailReason, JobState, NodeId};
 
@@ -38,9 +39,13 @@ pub fn requeue_node(
             a.fail_reason = Some(FailReason::Lost);
         }
         if prev.on_node() {
-            rec.state = JobState::Queued;
-            jobs::queue_push(txn, &rec);
-            ids.push(id);
+            rec.state = rec.after_lost_attempt();
+            if rec.state == JobState::Queued {
+                jobs::queue_push(txn, &rec);
+                ids.push(id);
+            } else {
+                rec.ended_at_ms = Some(now_ms);
+            }
         }
         jobs::save(txn, &rec, Some(prev))?;
     }
@@ -136,5 +141,74 @@ mod tests {
             panic!()
         };
         assert_eq!((jobs[0].id, jobs[0].attempt), (JobId(1), 2));
+    }
+
+    #[test]
+    fn a_job_lost_max_lost_times_fails_and_stopped_attempts_do_not_count() {
+        let h = Harness::new();
+        let id = h.submit(&h.envelope(0));
+        let mut spec = shoal_types::JobSpec::argv(vec!["true".into()], "/");
+        spec.max_lost = Some(1);
+        let once = h.submit(&h.envelope_of(spec));
+        let lease_and_lose = |node: u64| {
+            h.run(Request::Lease {
+                node: NodeId(node),
+                max_jobs: 10,
+                now_ms: 5,
+            });
+            h.run(Request::RequeueNode {
+                node: NodeId(node),
+                now_ms: 6,
+                leased_up_to: None,
+            })
+        };
+        // The second job may be lost once: it fails at the first loss.
+        assert_eq!(
+            lease_and_lose(1),
+            Response::Requeued { ids: vec![id] },
+            "only the first job goes back"
+        );
+        let rec = h.view.get_job(once).unwrap().unwrap();
+        assert_eq!(rec.state, JobState::Failed);
+        assert_eq!(rec.attempts[0].fail_reason, Some(FailReason::LostTooOften));
+        assert_eq!(rec.ended_at_ms, Some(6));
+        // An orderly stop's hand-back does not count.
+        let r = h.run(Request::Lease {
+            node: NodeId(2),
+            max_jobs: 1,
+            now_ms: 7,
+        });
+        let Response::Leased { jobs } = r else {
+            panic!("{r:?}")
+        };
+        h.run(Request::Complete {
+            node: NodeId(2),
+            results: vec![crate::command::Completion {
+                job: id,
+                token: jobs[0].token,
+                outcome: shoal_types::AttemptOutcome {
+                    error: Some(FailReason::Stopped),
+                    ..Default::default()
+                },
+            }],
+            now_ms: 8,
+        });
+        assert_eq!(h.state(id), JobState::Queued);
+        // Lost twice more (three in all, the default): it fails.
+        assert_eq!(lease_and_lose(3), Response::Requeued { ids: vec![id] });
+        assert_eq!(lease_and_lose(4), Response::Requeued { ids: vec![] });
+        let rec = h.view.get_job(id).unwrap().unwrap();
+        assert_eq!(rec.state, JobState::Failed);
+        let reasons: Vec<_> = rec.attempts.iter().map(|a| a.fail_reason.clone()).collect();
+        assert_eq!(
+            reasons,
+            [
+                Some(FailReason::Lost),
+                Some(FailReason::Stopped),
+                Some(FailReason::Lost),
+                Some(FailReason::LostTooOften)
+            ]
+        );
+        assert_eq!(h.view.queued_count().unwrap(), 0);
     }
 }

@@ -39,6 +39,9 @@ pub fn job_spec(exe: &str, jobs_file: &std::path::Path, key: &str, millis: u64) 
         "/",
     );
     spec.dedup_key = Some(key.to_string());
+    // The chaos runs check that no acknowledged job is lost however often its nodes
+    // die; giving up after a few losses is another rule (tested in raft-store).
+    spec.max_lost = Some(shoal_types::job::MAX_MAX_LOST);
     spec
 }
 
