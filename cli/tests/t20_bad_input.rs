@@ -270,3 +270,45 @@ fn init_hint_names_the_home() {
         "{text}"
     );
 }
+
+/// A home that was a member refuses to start on a missing or emptied database (a
+/// genesis home would otherwise bootstrap a second cluster and acknowledge jobs alone),
+/// names the recovery, and changes nothing.
+#[test]
+fn a_member_home_without_its_database_refuses_to_start() {
+    let mut n = TestNode::started(1);
+    let id = n.submit(&["--", "true"]);
+    n.ok(&["wait", &id.to_string()]);
+    let record = n.home.join("member.json");
+    common::eventually(
+        std::time::Duration::from_secs(10),
+        "the membership recorded",
+        || std::fs::read_to_string(&record).is_ok_and(|t| t.contains("stored_index_at_least")),
+    );
+    assert!(n.stop().success());
+    let db = n.home.join("db");
+    std::fs::rename(&db, n.home.join("db.moved")).unwrap();
+    for round in ["missing", "emptied"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_shoal"))
+            .args(["node", "--home"])
+            .arg(&n.home)
+            .args(["--no-mdns", "--listen", shoal_testkit::listen::ANY_LOOPBACK])
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(code(&out), 6, "{round}: {err}");
+        assert!(err.contains("is missing or empty"), "{round}: {err}");
+        assert!(err.contains("--join"), "names the recovery: {err}");
+        if round == "missing" {
+            assert!(!db.exists(), "nothing was created");
+            // An empty store where the database was (what a fresh open makes): no
+            // raft state in it.
+            drop(shoal_raft_store::open(&db).expect("an empty store"));
+        }
+    }
+    // The database put back: the node starts and still knows its job.
+    std::fs::remove_dir_all(&db).unwrap();
+    std::fs::rename(n.home.join("db.moved"), &db).unwrap();
+    n.start();
+    assert_eq!(n.status(id)["state"], "succeeded");
+}

@@ -15,4 +15,21 @@ pub enum HomeError {
     Config { path: PathBuf, detail: String },
     #[error("bad key or certificate in {path}: {detail}")]
     Identity { path: PathBuf, detail: String },
+    #[error(
+        "refusing to start: the database {} is missing or empty, but this home was a member \
+         of cluster {cluster} as node {node} and had stored its log up to index {index} or \
+         more. Starting with an empty log could lose jobs this node acknowledged, or start a \
+         second cluster; nothing was changed. If the disk is only missing (a volume not \
+         mounted, a restore pending), put it back and start again. If it is gone for good, \
+         make this host a new member: `mv {} {}.lost && shoal init --home {} --join {}.lost/cluster.bundle`, \
+         then start the node (the old node id stays a dead member until the cluster replaces it)",
+        db.display(), home.display(), home.display(), home.display(), home.display()
+    )]
+    LostDatabase {
+        db: PathBuf,
+        home: PathBuf,
+        cluster: String,
+        node: String,
+        index: u64,
+    },
 }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod home;
 pub mod identity;
 pub mod init;
+pub mod past;
 mod secret_file;
 
 pub use config::{NodeConfig, Overrides};

@@ -32,7 +32,10 @@ impl FatalError {
             FatalError::Home(HomeError::NoHome { .. }) => exit_code::NO_NODE,
             FatalError::Home(HomeError::HomeExists { .. }) => exit_code::FAILURE,
             FatalError::Home(
-                HomeError::HomeIo { .. } | HomeError::Config { .. } | HomeError::Identity { .. },
+                HomeError::HomeIo { .. }
+                | HomeError::Config { .. }
+                | HomeError::Identity { .. }
+                | HomeError::LostDatabase { .. },
             )
             | FatalError::Store(_)
             | FatalError::Api { .. } => exit_code::STORE,

@@ -14,6 +14,7 @@ pub mod membership;
 pub mod net;
 pub mod node;
 pub mod output;
+pub mod past;
 pub mod raft;
 pub mod status;
 pub mod worker;

@@ -210,6 +210,14 @@ async fn start_loaded(
         path: home.jobs_dir(),
         detail: e.to_string(),
     })?;
+    // A home that was a member and has no database at all is refused before the
+    // open would create an empty one (an emptied one is refused by `start_raft`).
+    let past = shoal_home::past::load(&home)?;
+    if let Some(rec) = &past {
+        if !home.db().join("CURRENT").exists() {
+            return Err(shoal_home::past::lost_database(&home, rec).into());
+        }
+    }
     let (log_store, state_machine, view) = shoal_raft_store::open(&home.db())?;
     let (p2p, net_events, swarm) = shoal_p2p::start(p2p_config(&config, &identity)?, stop.clone())
         .map_err(|e| FatalError::Network(e.to_string()))?;
@@ -221,6 +229,8 @@ async fn start_loaded(
     let raft = start_raft(
         identity.node_id.0,
         &config,
+        &home,
+        past.as_ref(),
         network,
         log_store,
         state_machine,
@@ -268,6 +278,14 @@ async fn start_loaded(
     );
     tasks.spawn(membership.run(stop.clone()).in_current_span());
     tasks.spawn(keeper.run(stop.clone()).in_current_span());
+    let recorder = crate::past::Recorder {
+        raft: raft.clone(),
+        home: home.clone(),
+        cluster_id: identity.cluster_id.clone(),
+        node: identity.node_id,
+        last: past,
+    };
+    tasks.spawn(recorder.run(stop.clone()).in_current_span());
     let worker = Worker {
         leader: LeaderLink {
             raft: raft.clone(),

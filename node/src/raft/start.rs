@@ -9,13 +9,18 @@ use tracing::info;
 
 use crate::error::FatalError;
 use crate::net::raft_network::P2pRaftNetwork;
-use shoal_home::NodeConfig;
+use shoal_home::past::MemberRecord;
+use shoal_home::{Home, NodeConfig};
 
 /// Starts raft on the opened stores. On a genesis home whose store is empty it
-/// initializes a one-voter cluster; on existing state it never initializes again.
+/// initializes a one-voter cluster; on existing state it never initializes again. A
+/// store with no raft state in a home that remembers being a member (`past`) is
+/// refused: raft is shut down again and nothing is written.
 pub async fn start(
     node_id: u64,
     config: &NodeConfig,
+    home: &Home,
+    past: Option<&MemberRecord>,
     network: P2pRaftNetwork,
     log_store: LogStore,
     state_machine: StateMachineStore,
@@ -44,6 +49,10 @@ pub async fn start(
         .is_initialized()
         .await
         .map_err(|e| FatalError::Raft(e.to_string()))?;
+    if let Some(rec) = past.filter(|_| !initialized) {
+        let _ = raft.shutdown().await;
+        return Err(shoal_home::past::lost_database(home, rec).into());
+    }
     if config.genesis && !initialized {
         info!(node = %format!("{node_id:016x}"), "bootstrapping a new one-voter cluster");
         let members = BTreeMap::from([(node_id, BasicNode::default())]);
