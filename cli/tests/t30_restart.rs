@@ -120,3 +120,56 @@ fn sigterm_lets_running_jobs_finish_then_hands_the_rest_back() {
     );
     n.ok(&["cancel", &long.to_string()]);
 }
+
+/// A job's processes that leave its process group (`setsid`) die with it: when it
+/// ends, when it is cancelled, when it times out, and when its node dies.
+#[test]
+fn nothing_a_job_started_outlives_it() {
+    let mut n = TestNode::started(4);
+    let tag = format!("escape-{}", std::process::id());
+    let escaping = |what: &str| format!("setsid sh -c 'sleep 300; : {tag}-{what}' &");
+    // Ends by itself, leaving a daemon behind.
+    let ended = n.submit(&["--shell", &format!("{} sleep 3", escaping("ended"))]);
+    // Cancelled while it runs; times out.
+    let cancelled = n.submit(&["--shell", &format!("{} sleep 300", escaping("cancelled"))]);
+    let timed = n.submit(&[
+        "--timeout",
+        "5s",
+        "--shell",
+        &format!("{} sleep 300", escaping("timed")),
+    ]);
+    let fenced = n.submit(&["--shell", &format!("{} sleep 300", escaping("fenced"))]);
+    for what in ["ended", "cancelled", "timed", "fenced"] {
+        eventually(Duration::from_secs(10), "the escaped child runs", || {
+            // The job's shell (whose command line holds the text too) and the child.
+            marker_processes(&format!("{tag}-{what}")) == 2
+        });
+    }
+    n.ok(&["wait", &ended.to_string()]);
+    eventually(
+        Duration::from_secs(5),
+        "the ended job's daemon is gone",
+        || marker_processes(&format!("{tag}-ended")) == 0,
+    );
+    n.ok(&["cancel", &cancelled.to_string()]);
+    eventually(
+        Duration::from_secs(10),
+        "the cancelled job's child is gone",
+        || marker_processes(&format!("{tag}-cancelled")) == 0,
+    );
+    let t = n.shoal(&["wait", &timed.to_string()]);
+    assert!(String::from_utf8_lossy(&t.stdout).contains("failed"));
+    eventually(
+        Duration::from_secs(10),
+        "the timed-out job's child is gone",
+        || marker_processes(&format!("{tag}-timed")) == 0,
+    );
+    let _ = fenced;
+    // The node dies: its supervisors fence their jobs, escaped children too.
+    n.kill9();
+    eventually(
+        Duration::from_secs(10),
+        "the fenced job's child is gone",
+        || marker_processes(&format!("{tag}-fenced")) == 0,
+    );
+}

@@ -9,5 +9,6 @@ pub mod protocol;
 pub mod run;
 pub mod spawn;
 mod threads;
+pub mod tree;
 
 pub use run::main;

@@ -50,6 +50,9 @@ enum Event {
 
 /// Entry point of `shoal-supervisor` (and `shoal __supervise`); returns the exit code.
 pub fn main() -> i32 {
+    if !crate::tree::become_subreaper() {
+        eprintln!("shoal-supervisor: cannot become a subreaper; a job's processes that leave its group may outlive it");
+    }
     let (tx, rx) = mpsc::channel();
     let reader = tx.clone();
     std::thread::spawn(move || read_node(reader));
@@ -240,8 +243,10 @@ fn run(
                 cpu_ms,
                 max_rss_kb,
             }) => {
-                // Leftovers in the group (background children) go with the job.
+                // Leftovers (background children, in the group or escaped from it)
+                // go with the job, before their pipes could keep the output open.
                 signal_group(pid, Signal::SIGKILL);
+                crate::tree::kill_all();
                 let summaries = pump.finish(OUTPUT_DRAIN);
                 if summaries.is_none() {
                     eprintln!("shoal-supervisor: a process outside the job's group holds its output open; later output is dropped");
@@ -309,9 +314,11 @@ fn run(
 }
 
 /// `signal` to every process in the job's group (the job leads it, so its pid is the
-/// group id). A group that is gone already (ESRCH) has nothing left to signal.
+/// group id), and to every other process the job started (see `tree`). A group that is
+/// gone already (ESRCH) has nothing left to signal.
 fn signal_group(pid: i32, signal: Signal) {
     let _ = killpg(Pid::from_raw(pid), signal);
+    crate::tree::signal_all(signal);
 }
 
 /// SIGKILL to the whole group now; nothing left to escalate to.
