@@ -245,7 +245,10 @@ fn run(
             }) => {
                 // Leftovers (background children, in the group or escaped from it)
                 // go with the job, before their pipes could keep the output open.
-                signal_group(pid, Signal::SIGKILL);
+                // The group by one system call; the rest of the tree only when a
+                // child is left (`kill_all` checks first): walking `/proc` after every
+                // job would cost more than the job.
+                let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
                 crate::tree::kill_all();
                 let summaries = pump.finish(OUTPUT_DRAIN);
                 if summaries.is_none() {
