@@ -144,6 +144,12 @@ pub struct NodeArgs {
     /// create the cluster (see `shoal init --expect`)
     #[arg(long, value_name = "N", env = "SHOAL_EXPECT")]
     pub expect: Option<u32>,
+    /// This home's database is lost or damaged: keep what is left of it in
+    /// lost-TIME/, take a new node key certified by the cluster bundle, and join the
+    /// running cluster as a new member (give --bootstrap unless mDNS finds it).
+    /// Refused while the database is whole
+    #[arg(long)]
+    pub rejoin: bool,
 }
 
 #[derive(Debug, Args)]

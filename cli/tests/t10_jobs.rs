@@ -414,3 +414,72 @@ fn a_job_waiting_on_its_node_is_leased_and_its_start_time_is_real() {
     );
     assert!(ms(&b, "started_at") >= ms(&b, "submitted_at"));
 }
+
+/// A node with a small test config: `edit` changes its shoal.toml after `init`.
+fn node_with(edit: impl FnOnce(String) -> String) -> TestNode {
+    let mut n = TestNode::new(1);
+    let out = common::shoal_in(&n.home, &["init"]);
+    assert!(out.status.success(), "init: {}", common::stderr(&out));
+    let toml = n.home.join("shoal.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(&toml, edit(text)).unwrap();
+    n.start();
+    n
+}
+
+/// Output past the node's cap is cut with a marker line; the job is not held up
+/// and its record still counts everything it printed.
+#[test]
+fn output_past_the_cap_is_cut_with_a_marker() {
+    let n = node_with(|t| {
+        assert!(t.contains("output_cap = \"1GiB\""), "{t}");
+        t.replace("output_cap = \"1GiB\"", "output_cap = \"64KiB\"")
+    });
+    let id = n.submit(&["--shell", "head -c 1000000 /dev/zero | tr '\\0' x"]);
+    assert_eq!(
+        n.ok(&["wait", "--timeout", "30s", &id.to_string()]).trim(),
+        format!("{id} succeeded (exit 0)")
+    );
+    let out = n.ok(&["logs", &id.to_string()]);
+    assert!(out.starts_with(&"x".repeat(65_536)), "{}", &out[..100]);
+    assert_eq!(
+        out.len(),
+        65_536 + shoal_supervisor::output::marker(65_536).len()
+    );
+    assert!(
+        out.ends_with("the rest was dropped]\n"),
+        "{}",
+        &out[out.len() - 200..]
+    );
+    let file = n.home.join(format!("jobs/{id}/1.stdout"));
+    assert_eq!(std::fs::metadata(file).unwrap().len(), out.len() as u64);
+    assert_eq!(n.status(id)["attempts"][0]["stdout"]["bytes"], 1_000_000);
+}
+
+/// Below its disk reserve a node leases nothing and `nodes` says why.
+#[test]
+fn a_node_short_of_disk_takes_no_work_and_says_so() {
+    let mut n = node_with(|t| {
+        assert!(t.contains("disk_reserve = \"1GiB\""), "{t}");
+        t.replace("disk_reserve = \"1GiB\"", "disk_reserve = \"1000000TiB\"")
+    });
+    common::eventually(Duration::from_secs(10), "disk low in nodes", || {
+        let v: serde_json::Value = serde_json::from_str(&n.ok(&["nodes", "--json"])).unwrap();
+        v[0]["disk_low"] == true
+    });
+    assert!(n.ok(&["nodes"]).contains("disk low"));
+    let id = n.submit(&["--", "true"]).to_string();
+    let waited = n.shoal(&["wait", "--timeout", "3s", &id]);
+    assert_eq!(code(&waited), 7, "a node short of disk ran a job");
+    assert_eq!(n.status(id.parse().unwrap())["state"], "queued");
+    // With the reserve back to normal the queued job runs.
+    assert!(n.stop().success());
+    let toml = n.home.join("shoal.toml");
+    let t = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(&toml, t.replace("1000000TiB", "1MiB")).unwrap();
+    n.start();
+    assert_eq!(
+        n.ok(&["wait", "--timeout", "20s", &id]).trim(),
+        format!("{id} succeeded (exit 0)")
+    );
+}

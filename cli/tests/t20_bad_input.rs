@@ -298,7 +298,7 @@ fn a_member_home_without_its_database_refuses_to_start() {
         let err = stderr(&out);
         assert_eq!(code(&out), 6, "{round}: {err}");
         assert!(err.contains("is missing or empty"), "{round}: {err}");
-        assert!(err.contains("--join"), "names the recovery: {err}");
+        assert!(err.contains("--rejoin"), "names the recovery: {err}");
         if round == "missing" {
             assert!(!db.exists(), "nothing was created");
             // An empty store where the database was (what a fresh open makes): no
@@ -309,6 +309,41 @@ fn a_member_home_without_its_database_refuses_to_start() {
     // The database put back: the node starts and still knows its job.
     std::fs::remove_dir_all(&db).unwrap();
     std::fs::rename(n.home.join("db.moved"), &db).unwrap();
+    n.start();
+    assert_eq!(n.status(id)["state"], "succeeded");
+}
+
+/// A log shorter than the node had recorded storing (the disk dropped confirmed
+/// writes; here the record is raised past the log's end, which the node cannot tell
+/// apart) is refused at start, naming `--rejoin`, and nothing is changed.
+#[test]
+fn a_log_behind_its_membership_record_refuses_to_start() {
+    let mut n = TestNode::started(1);
+    let id = n.submit(&["--", "true"]);
+    n.ok(&["wait", &id.to_string()]);
+    let record = n.home.join("member.json");
+    common::eventually(
+        std::time::Duration::from_secs(10),
+        "the membership recorded",
+        || std::fs::read_to_string(&record).is_ok_and(|t| t.contains("stored_index_at_least")),
+    );
+    assert!(n.stop().success());
+    let text = std::fs::read_to_string(&record).unwrap();
+    let mut rec: serde_json::Value = serde_json::from_str(&text).unwrap();
+    rec["stored_index_at_least"] = serde_json::json!(1_000_000);
+    std::fs::write(&record, rec.to_string()).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shoal"))
+        .args(["node", "--home"])
+        .arg(&n.home)
+        .args(["--no-mdns", "--listen", shoal_testkit::listen::ANY_LOOPBACK])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(code(&out), 6, "{err}");
+    assert!(err.contains("lost writes"), "{err}");
+    assert!(err.contains("--rejoin"), "{err}");
+    // Put right, the node starts and still knows its job.
+    std::fs::write(&record, text).unwrap();
     n.start();
     assert_eq!(n.status(id)["state"], "succeeded");
 }

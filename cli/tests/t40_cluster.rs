@@ -553,3 +553,85 @@ fn logs_of_a_dead_nodes_job_show_what_the_record_keeps() {
         "{dead}"
     );
 }
+
+/// The genesis node loses its disk (issue 15): started again, it refuses (exit 6),
+/// naming `--rejoin`, instead of bootstrapping a second cluster; `--rejoin` makes it a
+/// new member of the running cluster, which still has every acknowledged job, and the
+/// cluster replaces its old id as a voter.
+#[test]
+fn a_wiped_genesis_refuses_to_start_and_rejoins_with_no_job_lost() {
+    let grace = |toml: &std::path::Path| {
+        let t = std::fs::read_to_string(toml).unwrap();
+        std::fs::write(
+            toml,
+            t.replace("voter_grace_ms = 30000", "voter_grace_ms = 2000"),
+        )
+        .unwrap();
+    };
+    let mut nodes = cluster_with(3, 1, grace);
+    eventually(Duration::from_secs(30), "3 voters", || {
+        voters(&nodes[0]).len() == 3
+    });
+    let ids: Vec<u64> = (0..20).map(|_| nodes[1].submit(&["--", "true"])).collect();
+    let mut wait = vec!["wait".to_string(), "--timeout".into(), "60s".into()];
+    wait.extend(ids.iter().map(|i| i.to_string()));
+    nodes[1].ok(&wait.iter().map(String::as_str).collect::<Vec<_>>());
+    let record = nodes[0].home.join("member.json");
+    eventually(
+        Duration::from_secs(15),
+        "the genesis records its membership",
+        || std::fs::read_to_string(&record).is_ok_and(|t| t.contains("stored_index_at_least")),
+    );
+    let old_id = nodes[0].node_id();
+    assert!(nodes[0].stop().success());
+    std::fs::remove_dir_all(nodes[0].home.join("db")).unwrap();
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shoal"))
+        .args(["node", "--home"])
+        .arg(&nodes[0].home)
+        .args(["--no-mdns", "--listen", shoal_testkit::listen::ANY_LOOPBACK])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(code(&out), 6, "{err}");
+    assert!(err.contains("--rejoin"), "names the recovery: {err}");
+    assert!(!nodes[0].home.join("db").exists(), "nothing was created");
+
+    let via = nodes[1].addr();
+    nodes[0]
+        .node_args
+        .extend(["--rejoin".into(), "--bootstrap".into(), via]);
+    nodes[0].expect_leader = false;
+    nodes[0].start();
+    let new_id = nodes[0].node_id();
+    assert_ne!(new_id, old_id, "a new member, under a new id");
+    let kept = std::fs::read_dir(&nodes[0].home)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .find(|e| e.file_name().to_string_lossy().starts_with("lost-"))
+        .expect("the old identity's files are kept in lost-*");
+    assert!(kept.path().join("member.json").exists());
+    for id in &ids {
+        let out = nodes[0].ok(&["status", "--consistent", &id.to_string()]);
+        assert!(out.contains("succeeded"), "job {id}: {out}");
+    }
+    eventually(
+        Duration::from_secs(60),
+        "the old id replaced as a voter",
+        || {
+            let v = voters(&nodes[1]);
+            v.len() == 3 && v.contains(&new_id) && !v.contains(&old_id)
+        },
+    );
+    // A whole database is never set aside.
+    assert!(nodes[0].stop().success());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shoal"))
+        .args(["node", "--rejoin", "--home"])
+        .arg(&nodes[0].home)
+        .args(["--no-mdns", "--listen", shoal_testkit::listen::ANY_LOOPBACK])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(code(&out), 5, "{err}");
+    assert!(err.contains("is whole"), "{err}");
+}

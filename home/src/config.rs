@@ -70,6 +70,41 @@ pub struct NodeConfig {
         with = "duration_text"
     )]
     pub stop_grace_ms: u64,
+    /// Bytes each of an attempt's stdout and stderr may put on disk
+    /// (`output_cap = "1GiB"`); past it the file ends with a marker line and the rest
+    /// is dropped. `"0"`: no cap.
+    #[serde(default = "default_output_cap", with = "size_text")]
+    pub output_cap: u64,
+    /// Free disk space the node keeps for its database (`disk_reserve = "1GiB"`):
+    /// with less free on the home's file system it leases no new work, and says so
+    /// in `shoal nodes`, until space is freed. `"0"`: no reserve.
+    #[serde(default = "default_disk_reserve", with = "size_text")]
+    pub disk_reserve: u64,
+}
+
+/// A size in the file as people write it (`"1GiB"`), held in bytes.
+mod size_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &u64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&shoal_types::size::format(*bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        let text = String::deserialize(d)?;
+        shoal_types::size::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The default `output_cap`: 1 GiB per stream of one attempt.
+pub const DEFAULT_OUTPUT_CAP: u64 = 1 << 30;
+fn default_output_cap() -> u64 {
+    DEFAULT_OUTPUT_CAP
+}
+/// The default `disk_reserve`.
+pub const DEFAULT_DISK_RESERVE: u64 = 1 << 30;
+fn default_disk_reserve() -> u64 {
+    DEFAULT_DISK_RESERVE
 }
 
 /// A duration in the file as people write it (`"30s"`, `"2m"`), held in ms.
@@ -160,6 +195,8 @@ impl NodeConfig {
             labels: Vec::new(),
             voter_grace_ms: default_voter_grace_ms(),
             stop_grace_ms: default_stop_grace_ms(),
+            output_cap: default_output_cap(),
+            disk_reserve: default_disk_reserve(),
         }
     }
 

@@ -21,9 +21,11 @@ pub enum HomeError {
          more. Starting with an empty log could lose jobs this node acknowledged, or start a \
          second cluster; nothing was changed. If the disk is only missing (a volume not \
          mounted, a restore pending), put it back and start again. If it is gone for good, \
-         make this host a new member: `mv {} {}.lost && shoal init --home {} --join {}.lost/cluster.bundle`, \
-         then start the node (the old node id stays a dead member until the cluster replaces it)",
-        db.display(), home.display(), home.display(), home.display(), home.display()
+         make this host a new member of the running cluster: `shoal node --home {} --rejoin` \
+         (add --bootstrap ADDR of a live node unless mDNS finds one; the old node id stays a \
+         dead member until the cluster replaces it). If this was the cluster's only node, \
+         its jobs are gone with the disk",
+        db.display(), home.display()
     )]
     LostDatabase {
         db: PathBuf,

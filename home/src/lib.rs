@@ -12,6 +12,7 @@ pub mod home;
 pub mod identity;
 pub mod init;
 pub mod past;
+pub mod rejoin;
 mod secret_file;
 
 pub use config::{NodeConfig, Overrides};

@@ -183,6 +183,7 @@ pub fn may_write(
     verifier: &EnvelopeVerifier,
 ) -> Result<(), String> {
     let sender = sender.ok_or_else(|| "unknown sender".to_string())?;
+    shoal_raft_store::limits::check(req).map_err(|e| e.to_string())?;
     let own = |node: &NodeId| {
         if *node == sender {
             Ok(())

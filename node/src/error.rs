@@ -15,6 +15,36 @@ pub enum FatalError {
     Store(#[from] shoal_raft_store::StoreError),
     #[error("raft failed: {0}")]
     Raft(String),
+    /// The raft store failed under a running node (a damaged file met on a read, a
+    /// write the disk refused). Nothing was deleted.
+    #[error(
+        "the raft store failed: {0}. The node stopped and deleted nothing. If the store is \
+         damaged, this node's copy cannot be trusted: make it a new member from the others \
+         (README, \"A lost or damaged disk\")"
+    )]
+    StoreFailed(String),
+    /// The log ends below what this node recorded it had stored (`member.json`):
+    /// the disk lost writes it had confirmed.
+    #[error(
+        "refusing to start: the log in {} ends at index {last}, but this node had stored it \
+         up to index {recorded} or more, so the disk lost writes it had confirmed (a disk \
+         cache that lied, an old copy restored). This copy cannot be trusted; nothing was \
+         changed. `shoal node --rejoin` sets it aside and joins again as a new member",
+        db.display()
+    )]
+    LogBehind {
+        db: PathBuf,
+        last: u64,
+        recorded: u64,
+    },
+    /// `--rejoin` on a home whose database is whole.
+    #[error(
+        "refusing to rejoin: the database {} is whole (its log reaches index {last_index}), and \
+         --rejoin would set aside this node's copy of the cluster's log; nothing was changed. \
+         Start the node without --rejoin",
+        db.display()
+    )]
+    RejoinRefused { db: PathBuf, last_index: u64 },
     #[error("network: {0}")]
     Network(String),
     /// The API socket lives in the home directory: failing to create it means the
@@ -38,8 +68,11 @@ impl FatalError {
                 | HomeError::LostDatabase { .. },
             )
             | FatalError::Store(_)
+            | FatalError::StoreFailed(_)
+            | FatalError::LogBehind { .. }
             | FatalError::Api { .. } => exit_code::STORE,
             FatalError::Raft(_) | FatalError::Network(_) => exit_code::NETWORK,
+            FatalError::RejoinRefused { .. } => exit_code::REFUSED,
         }
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod adverts;
 pub mod api;
+pub mod disk;
 pub mod dispatch;
 pub mod error;
 pub mod leases;
@@ -16,6 +17,7 @@ pub mod node;
 pub mod output;
 pub mod past;
 pub mod raft;
+pub mod rejoin;
 pub mod status;
 pub mod worker;
 

@@ -12,7 +12,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{info, info_span, warn, Instrument};
+use tracing::{error, info, info_span, warn, Instrument};
 
 use shoal_home::{init_genesis, init_join, Home, HomeError, Identity, NodeConfig, Overrides};
 
@@ -43,6 +43,8 @@ pub struct NodeOptions {
     /// default), or one that joins the cluster of `join_bundle`.
     pub init_if_missing: bool,
     pub join_bundle: Option<std::path::PathBuf>,
+    /// Make this home a new member first (`rejoin`): its database is lost or damaged.
+    pub rejoin: bool,
 }
 
 /// Runs a node until SIGTERM or SIGINT: the first stops it in order (no new work,
@@ -55,7 +57,16 @@ pub async fn run(opts: NodeOptions) -> Result<(), FatalError> {
         std::future::pending::<()>().await;
         return Ok(());
     };
-    signals.next().await;
+    tokio::select! {
+        _ = signals.next() => {}
+        failed = node.raft_failed() => {
+            // Raft stopped under the node (its store failed a read or a write): no
+            // orderly stop can commit anything now.
+            error!(error = %failed, "raft stopped; the node stops");
+            node.stop().await;
+            return Err(failed);
+        }
+    }
     tokio::select! {
         _ = node.finish_jobs() => {}
         _ = signals.next() => warn!("second signal: stopping now; running jobs are killed"),
@@ -117,6 +128,26 @@ impl RunningNode {
         }
     }
 
+    /// Waits until raft stops by itself: its store failed (a damaged table file met
+    /// on a read, a write the disk refused) or it panicked. Never returns while raft
+    /// runs.
+    pub async fn raft_failed(&self) -> FatalError {
+        let mut metrics = self.raft.metrics();
+        loop {
+            let fatal = metrics.borrow_and_update().running_state.clone().err();
+            match fatal {
+                Some(openraft::error::Fatal::StorageError(e)) => {
+                    return FatalError::StoreFailed(e.to_string())
+                }
+                Some(f) => return FatalError::Raft(f.to_string()),
+                None => {}
+            }
+            if metrics.changed().await.is_err() {
+                return FatalError::Raft("raft stopped".into());
+            }
+        }
+    }
+
     /// Stops every task the node started (the API, the worker, whose jobs'
     /// supervisors then kill the jobs, the background loops, the request handlers),
     /// then raft.
@@ -172,6 +203,9 @@ pub async fn start(opts: NodeOptions) -> Result<RunningNode, FatalError> {
         };
         info!(home = %report.home.display(), cluster = %report.cluster_id, node = %report.node_id, "{what}");
     }
+    if opts.rejoin {
+        crate::rejoin::rejoin(&home).await?;
+    }
     let config = NodeConfig::load(&home.config())?.with_overrides(&opts.overrides);
     config.validate(&home.config())?;
     let identity = Arc::new(Identity::load(&home, &config)?);
@@ -219,12 +253,14 @@ async fn start_loaded(
         }
     }
     let (log_store, state_machine, view) = shoal_raft_store::open(&home.db())?;
-    let (p2p, net_events, swarm) = shoal_p2p::start(p2p_config(&config, &identity)?, stop.clone())
+    let p2p_config = p2p_config(&config, &identity)?;
+    let max_message = p2p_config.max_message;
+    let (p2p, net_events, swarm) = shoal_p2p::start(p2p_config, stop.clone())
         .map_err(|e| FatalError::Network(e.to_string()))?;
     tasks.spawn(async move {
         let _ = swarm.await;
     });
-    let net = Net::new(p2p.clone(), PeerBook::default());
+    let net = Net::new(p2p.clone(), PeerBook::default(), max_message);
     let network = P2pRaftNetwork { net: net.clone() };
     let raft = start_raft(
         identity.node_id.0,
@@ -239,6 +275,16 @@ async fn start_loaded(
     *raft_slot = Some(raft.clone());
     let proposer = Proposer::new(raft.clone(), Some(net.clone()));
     let (status_tx, status_rx) = watch::channel(WorkerStatus::default());
+    let (disk_tx, disk_rx) = watch::channel(crate::disk::DiskStatus::default());
+    tasks.spawn(
+        crate::disk::watch(
+            home.root().to_path_buf(),
+            config.disk_reserve,
+            disk_tx,
+            stop.clone(),
+        )
+        .in_current_span(),
+    );
 
     let verifier = Arc::new(EnvelopeVerifier::new(
         identity.authority,
@@ -303,6 +349,7 @@ async fn start_loaded(
         view: view.clone(),
         supervisors: Supervisors::new(opts.supervisor.clone(), config.effective_slots() as usize),
         status: status_tx,
+        disk: disk_rx.clone(),
         stopping: stopping.clone(),
     };
     tasks.spawn(worker.run(stop.clone()).in_current_span());
@@ -311,6 +358,7 @@ async fn start_loaded(
         raft: raft.clone(),
         p2p: p2p.clone(),
         worker: status_rx.clone(),
+        disk: disk_rx.clone(),
         labels: config.labels.clone(),
         table: adverts.clone(),
     };
@@ -330,6 +378,7 @@ async fn start_loaded(
         proposer: proposer.clone(),
         view: view.clone(),
         worker: status_rx,
+        disk: disk_rx,
     };
     let server = api::serve(state, stop.clone())?;
     tasks.spawn(

@@ -173,3 +173,125 @@ async fn a_node_joining_after_the_log_was_purged_gets_a_snapshot() {
         n.stop().await;
     }
 }
+
+/// An entry over the bounds of one entry, committed by the leader as a rogue or
+/// buggy one could (straight to raft, past every check a proposer makes), is
+/// refused by `apply` on every node: nothing of it is applied, no node stops, and
+/// the log goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_entry_is_refused_by_apply_on_every_node() {
+    use shoal_types::{JobSpec, JobState};
+    let dir = tempfile::tempdir().unwrap();
+    let homes = cluster_homes(dir.path(), 3);
+    let a = start(options(homes[0].clone(), None)).await.unwrap();
+    let a_addr = addr(&a).await;
+    let b = start(options(homes[1].clone(), Some(&a_addr)))
+        .await
+        .unwrap();
+    let c = start(options(homes[2].clone(), Some(&a_addr)))
+        .await
+        .unwrap();
+    eventually("3 voters", || voters(&a) == 3).await;
+    let nodes = [&a, &b, &c];
+    let leader = a.raft.metrics().borrow().current_leader.unwrap();
+    let leader = nodes
+        .into_iter()
+        .find(|n| n.identity.node_id.0 == leader)
+        .unwrap();
+    let mut spec = JobSpec::argv(vec!["true".into()], "/");
+    spec.hold = true;
+    let r = leader
+        .proposer
+        .propose(Request::Submit {
+            envelope: shoal_testkit::fixtures::envelope_of(spec),
+            now_ms: 1,
+        })
+        .await
+        .unwrap();
+    let Response::Submitted { id } = r else {
+        panic!("{r:?}")
+    };
+    let ids: Vec<JobId> = (0..=shoal_raft_store::limits::MAX_IDS as u64)
+        .map(|i| JobId(id.0 + i))
+        .collect();
+    let oversized = Request::Cancel { ids, now_ms: 2 };
+    // The proposer refuses it before raft sees it...
+    let err = leader
+        .proposer
+        .propose(oversized.clone())
+        .await
+        .expect_err("an oversized cancel was proposed");
+    assert!(err.to_string().contains("at most 100000"), "{err}");
+    // ...and apply refuses it once it is in the log.
+    let written = leader.raft.client_write(oversized).await.unwrap();
+    match &written.data {
+        Response::Refused { reason } => assert_eq!(reason.what, "job ids"),
+        // Not the response itself: it would list 100,001 ids.
+        other => panic!(
+            "the oversized cancel was applied: {}",
+            format!("{other:?}").chars().take(200).collect::<String>()
+        ),
+    }
+    let index = written.log_id.index;
+    for n in nodes {
+        eventually("the entry applied everywhere", || {
+            n.view.last_applied().is_some_and(|i| i >= index)
+        })
+        .await;
+        assert!(n.raft.metrics().borrow().running_state.is_ok());
+        let rec = n.view.get_job(id).unwrap().unwrap();
+        assert_eq!(rec.state, JobState::Held, "the refused cancel was applied");
+    }
+    for n in [c, b, a] {
+        n.stop().await;
+    }
+}
+
+/// A node that joins 60 MiB of log behind (entries of almost 1 MiB, more than one
+/// network frame's worth in openraft's default batch) catches up: batches over the
+/// frame limit are cut to fit instead of failing forever as "unreachable".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_60_mib_behind_catches_up() {
+    use shoal_types::{JobCommand, JobSpec};
+    let dir = tempfile::tempdir().unwrap();
+    let homes = cluster_homes(dir.path(), 2);
+    let a = start(options(homes[0].clone(), None)).await.unwrap();
+    let a_addr = addr(&a).await;
+    eventually("a leader", || {
+        a.raft.metrics().borrow().current_leader.is_some()
+    })
+    .await;
+    let mut bytes = 0;
+    let mut i = 0;
+    while bytes < 60 << 20 {
+        let mut spec = JobSpec::argv(vec!["true".into()], "/");
+        spec.hold = true;
+        spec.command = JobCommand::Shell(format!("{i} {}", "x".repeat(950_000)));
+        let envelope = shoal_testkit::fixtures::envelope_of(spec);
+        bytes += envelope.body.len();
+        a.proposer
+            .propose(Request::SubmitBatch {
+                envelopes: vec![envelope],
+                now_ms: i,
+            })
+            .await
+            .unwrap();
+        i += 1;
+    }
+    let target = a.view.last_applied().unwrap();
+    let b = start(options(homes[1].clone(), Some(&a_addr)))
+        .await
+        .unwrap();
+    wait_for(Duration::from_secs(60), "the joiner caught up", || {
+        b.view.last_applied().is_some_and(|i| i >= target)
+    })
+    .await;
+    assert_eq!(b.view.list_jobs(None, 1000).unwrap().len(), i as usize);
+    for n in [b, a] {
+        n.stop().await;
+    }
+}
+
+async fn wait_for(limit: Duration, what: &str, check: impl FnMut() -> bool) {
+    shoal_testkit::wait::eventually_async(limit, what, check).await;
+}

@@ -91,6 +91,10 @@ pub enum SubmitRejection {
     /// Its dedup key was used by `existing`, a job with the same spec: that job is
     /// the answer (a retry, or the same submit from elsewhere).
     Duplicate { existing: JobId },
+    /// Its entry already made as many jobs as one entry may (`limits::MAX_TASKS`):
+    /// it was not applied and may be submitted again (the submit batcher closes
+    /// batches before this, so only a rogue proposer meets it).
+    EntryFull { limit: u64 },
     /// Its dedup key was used by `existing`, a job whose spec differs in the
     /// `differs` fields: its id would mislead.
     DedupKeyTaken {
@@ -148,6 +152,11 @@ pub enum Response {
     },
     Requeued {
         ids: Vec<JobId>,
+    },
+    /// The entry was over the bounds of one entry (`limits`); nothing of it was
+    /// applied.
+    Refused {
+        reason: crate::limits::Oversize,
     },
     /// Blank and membership entries.
     None,

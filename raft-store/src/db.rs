@@ -5,7 +5,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rocksdb::{
-    BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Options, DB,
+    BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, DBRecoveryMode,
+    Options, DB,
 };
 
 use crate::StoreError;
@@ -81,6 +82,16 @@ pub fn open_db(path: &Path) -> Result<Arc<DB>, StoreError> {
     opts.set_db_write_buffer_size(MEMTABLE_BUDGET);
     opts.create_if_missing(true);
     opts.create_missing_column_families(true);
+    // Damage is an error at open, never a shorter log. Every append is fsynced before
+    // it is acknowledged, so the one thing a crash can leave is a torn last record: a
+    // write whose fsync never returned, acknowledged to nobody, which this mode drops.
+    // A checksum mismatch anywhere (a flipped byte) refuses the open, where the default
+    // (point in time) would silently stop the replay there and drop acknowledged
+    // entries after it. See docs/ARCHITECTURE.md, "Damaged stores".
+    opts.set_wal_recovery_mode(DBRecoveryMode::TolerateCorruptedTailRecords);
+    // Table files' sizes and the manifest are checked at open; a failed read or
+    // write stops the database instead of going on.
+    opts.set_paranoid_checks(true);
     let cfs = ALL_CFS
         .iter()
         .map(|n| ColumnFamilyDescriptor::new(*n, options()));

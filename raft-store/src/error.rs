@@ -14,8 +14,10 @@ pub enum StoreError {
 
     /// RocksDB reported corruption. Nothing was changed on disk.
     #[error(
-        "the database at {path} is corrupt ({detail}); it was left untouched: restore it from a \
-         backup, or move it aside by hand to start this node empty"
+        "the database at {path} is corrupt ({detail}); it was left untouched. A member of a \
+         cluster gets a good copy from the others: `shoal node --rejoin` sets this one aside \
+         (never deletes it) and joins again as a new member. A cluster's only node can only \
+         restore it from a backup"
     )]
     Corrupt { path: PathBuf, detail: String },
 

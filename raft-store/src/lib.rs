@@ -12,6 +12,7 @@ mod db;
 mod error;
 mod jobs;
 mod keys;
+pub mod limits;
 mod log_store;
 mod sm_meta;
 mod snapshot;
@@ -25,6 +26,7 @@ use std::sync::Arc;
 
 pub use command::{Completion, LeasedJob, Request, Response, StartNotice, SubmitRejection};
 pub use error::StoreError;
+pub use limits::Oversize;
 pub use log_store::LogStore;
 pub use snapshot::SnapshotBuilder;
 pub use state_machine::StateMachineStore;

@@ -5,6 +5,10 @@
 //! ext4 inode allocation is the largest single cost of starting a trivial job (it
 //! scans for recently freed inodes), and most batch jobs of the `true` kind print
 //! nothing on one of the two streams.
+//!
+//! A file holds at most the attempt's output cap (`LaunchSpec::output_cap`); past it
+//! one marker line says so and the rest is read and dropped, so a job that prints
+//! without end neither blocks nor fills the disk the node's database needs.
 
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
@@ -23,6 +27,11 @@ pub struct Sink {
     path: PathBuf,
     file: Option<File>,
     broken: bool,
+    /// Bytes the file may hold (the marker aside).
+    cap: u64,
+    /// Bytes written to the file.
+    stored: u64,
+    truncated: bool,
     bytes: u64,
     head: Vec<u8>,
     /// The last bytes seen past the head, at most `OutputSummary::KEEP`.
@@ -31,10 +40,18 @@ pub struct Sink {
 
 impl Sink {
     pub fn new(path: impl Into<PathBuf>) -> Sink {
+        Sink::capped(path, u64::MAX)
+    }
+
+    /// A sink whose file holds at most `cap` bytes of output.
+    pub fn capped(path: impl Into<PathBuf>, cap: u64) -> Sink {
         Sink {
             path: path.into(),
             file: None,
             broken: false,
+            cap,
+            stored: 0,
+            truncated: false,
             bytes: 0,
             head: Vec::new(),
             tail: std::collections::VecDeque::new(),
@@ -68,17 +85,21 @@ impl Sink {
     /// output is dropped so the job never blocks on a full pipe.
     fn write(&mut self, data: &[u8]) {
         self.remember(data);
-        if self.broken {
+        if self.broken || self.truncated {
             return;
         }
-        let result = match &mut self.file {
-            Some(f) => f.write_all(data),
-            None => create(&self.path).and_then(|mut f| {
-                let r = f.write_all(data);
-                self.file = Some(f);
-                r
-            }),
+        let room = self.cap - self.stored;
+        let (kept, over) = if data.len() as u64 > room {
+            (&data[..room as usize], true)
+        } else {
+            (data, false)
         };
+        let mut result = self.write_file(kept);
+        self.stored += kept.len() as u64;
+        if over && result.is_ok() {
+            self.truncated = true;
+            result = self.write_file(marker(self.cap).as_bytes());
+        }
         if let Err(e) = result {
             self.broken = true;
             eprintln!(
@@ -87,6 +108,25 @@ impl Sink {
             );
         }
     }
+
+    fn write_file(&mut self, data: &[u8]) -> std::io::Result<()> {
+        match &mut self.file {
+            Some(f) => f.write_all(data),
+            None => create(&self.path).and_then(|mut f| {
+                let r = f.write_all(data);
+                self.file = Some(f);
+                r
+            }),
+        }
+    }
+}
+
+/// The line that ends a file cut at the cap.
+pub fn marker(cap: u64) -> String {
+    format!(
+        "\n[shoal: output cut here at the node's output cap of {cap} bytes (output_cap in \
+         shoal.toml); the rest was dropped]\n"
+    )
 }
 
 fn create(path: &Path) -> std::io::Result<File> {
@@ -254,5 +294,25 @@ mod tests {
                 tail: String::new()
             }
         );
+    }
+
+    #[test]
+    fn a_file_stops_at_the_cap_with_a_marker_and_the_summary_counts_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j/1.stdout");
+        let mut sink = Sink::capped(&path, 10);
+        sink.write(b"0123456");
+        sink.write(b"789abcdef");
+        sink.write(b"more");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, format!("0123456789{}", marker(10)));
+        let s = sink.summary();
+        assert_eq!(s.bytes, 20, "the summary counts what the job printed");
+        assert!(s.head.ends_with("more"), "{s:?}");
+        // Exactly the cap is not cut.
+        let exact = dir.path().join("j/2.stdout");
+        let mut sink = Sink::capped(&exact, 4);
+        sink.write(b"abcd");
+        assert_eq!(std::fs::read(&exact).unwrap(), b"abcd");
     }
 }

@@ -24,6 +24,10 @@ pub struct LaunchSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decided_at_ns: Option<u64>,
     pub kill_grace_ms: u64,
+    /// Bytes each of stdout and stderr may put on disk; past it the file ends with a
+    /// marker line and the rest is dropped. `None`: no cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_cap: Option<u64>,
 }
 
 /// A control line from the node.

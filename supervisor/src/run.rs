@@ -168,11 +168,12 @@ fn run(
         }
     };
     let pid = job.pid;
+    let cap = spec.output_cap.unwrap_or(u64::MAX);
     let pump = Pump::start(
         threads,
         vec![
-            (job.stdout, Sink::new(&spec.stdout_path)),
-            (job.stderr, Sink::new(&spec.stderr_path)),
+            (job.stdout, Sink::capped(&spec.stdout_path, cap)),
+            (job.stderr, Sink::capped(&spec.stderr_path, cap)),
         ],
     );
     let pump = match pump {
@@ -399,6 +400,7 @@ mod tests {
             timeout_ms: None,
             lease_ms: 4_000,
             kill_grace_ms: 100,
+            output_cap: None,
             decided_at_ns: Some(crate::protocol::monotonic_ns()),
         }
     }
@@ -451,6 +453,7 @@ mod tests {
             timeout_ms: None,
             lease_ms: 4_000,
             kill_grace_ms: 100,
+            output_cap: None,
             decided_at_ns,
         };
         let late = crate::protocol::monotonic_ns() - 5_000_000_000;

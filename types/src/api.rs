@@ -351,6 +351,10 @@ pub struct NodeStatus {
     /// Takes no new work (`shoal drain`).
     #[serde(default)]
     pub drained: bool,
+    /// Takes no new work until disk space is freed: the home's file system has less
+    /// free than the node's `disk_reserve`.
+    #[serde(default)]
+    pub disk_low: bool,
     /// How long ago the answering node last heard this node's advert; `None` if it
     /// has not heard one since it started (see `listening_ms`).
     #[serde(default)]

@@ -13,6 +13,7 @@ pub mod exit_code;
 pub mod ids;
 pub mod job;
 pub mod keys;
+pub mod size;
 pub mod time;
 pub mod verifier;
 

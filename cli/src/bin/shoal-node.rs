@@ -54,6 +54,7 @@ async fn run(home: Home, args: NodeArgs) -> i32 {
         supervisor: SupervisorCommand::beside(&exe),
         init_if_missing: true,
         join_bundle: args.bundle,
+        rejoin: args.rejoin,
     };
     match shoal_node::run(opts).await {
         Ok(()) => exit_code::OK,

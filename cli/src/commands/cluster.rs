@@ -45,7 +45,11 @@ pub async fn nodes(home: &Home, a: JsonArgs) -> Result<i32, CliError> {
                 n.raft_role.clone(),
                 alive_text(n),
                 format!("{}/{}", n.slots_free, n.slots),
-                if n.drained { "yes".into() } else { "-".into() },
+                match (n.drained, n.disk_low) {
+                    (true, _) => "yes".into(),
+                    (false, true) => "disk low".into(),
+                    _ => "-".into(),
+                },
                 format!("{:.2}", n.load1),
                 if n.labels.is_empty() {
                     "-".into()

@@ -42,6 +42,9 @@ pub struct Advert {
     pub leader: Option<NodeId>,
     pub version: String,
     pub at_ms: u64,
+    /// Free disk below the node's reserve: it leases no new work.
+    #[serde(default)]
+    pub disk_low: bool,
 }
 
 /// The latest advert of every node, with when it arrived.
@@ -140,6 +143,7 @@ pub struct Publisher {
     pub raft: Raft<TypeConfig>,
     pub p2p: P2pHandle,
     pub worker: watch::Receiver<WorkerStatus>,
+    pub disk: watch::Receiver<crate::disk::DiskStatus>,
     pub labels: Vec<String>,
     pub table: AdvertTable,
 }
@@ -177,6 +181,7 @@ impl Publisher {
                 leader: m.current_leader.map(NodeId),
                 version: env!("CARGO_PKG_VERSION").to_string(),
                 at_ms: now_ms(),
+                disk_low: self.disk.borrow().low,
             };
             self.table.put_own(advert.clone());
             let _ = self

@@ -123,6 +123,11 @@ pub async fn nodes(State(s): State<AppState>) -> Json<Vec<NodeStatus>> {
             } else {
                 a.as_ref().map_or((0, 0), |a| (a.slots, a.slots_free))
             };
+            let disk_low = if id == s.identity.node_id.0 {
+                s.disk.borrow().low
+            } else {
+                a.as_ref().is_some_and(|a| a.disk_low)
+            };
             NodeStatus {
                 id: node_name(id),
                 addrs,
@@ -136,6 +141,7 @@ pub async fn nodes(State(s): State<AppState>) -> Json<Vec<NodeStatus>> {
                 labels: a.as_ref().map(|a| a.labels.clone()).unwrap_or_default(),
                 version: a.map(|a| a.version).unwrap_or_default(),
                 drained: drained.contains(&id),
+                disk_low,
                 last_seen_ms_ago: advert.map(|(_, age)| age.as_millis() as u64),
                 listening_ms: s.adverts.listening_for().as_millis() as u64,
             }

@@ -61,6 +61,7 @@ pub(crate) fn propose_error(s: &AppState, e: ProposeError) -> ApiError {
         ProposeError::Fatal(why) => {
             ApiError::Unavailable(format!("raft has stopped on this node: {why}"))
         }
+        ProposeError::TooLarge(why) => ApiError::TooLarge(why.to_string()),
         other => ApiError::Unavailable(other.to_string()),
     }
 }

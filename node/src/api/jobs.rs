@@ -5,6 +5,7 @@ use std::time::Duration;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::Json;
+use shoal_raft_store::limits::MAX_IDS;
 use shoal_raft_store::{Request, Response, SubmitRejection};
 use shoal_types::api::{
     CancelRequest, CancelResponse, CancelResult, JobStatus, ListQuery, LogStream, LogsQuery,
@@ -80,7 +81,12 @@ pub async fn submit(
     // authority and its key at start-up. The leader verifies the whole envelope of a
     // forwarded submit, and every worker does before it runs the job.
     let envelope = SignedEnvelope::sign(&body, &s.identity.node_key);
-    let submitted = bounded(&s, q.commit_timeout(), s.submits.submit(envelope)).await?;
+    let submitted = bounded(
+        &s,
+        q.commit_timeout(),
+        s.submits.submit(envelope, count.unwrap_or(1)),
+    )
+    .await?;
     match submitted {
         Ok(id) => {
             match count {
@@ -113,6 +119,10 @@ pub async fn submit(
             }))
         }
         Err(SubmitRejection::BadEnvelope(why)) => Err(ApiError::BadRequest(why)),
+        // The batcher closes batches before this; seeing it means a bug here.
+        Err(SubmitRejection::EntryFull { limit }) => Err(ApiError::Internal(format!(
+            "its raft entry already made {limit} jobs; no job was made, submit it again"
+        ))),
         Err(SubmitRejection::DedupKeyTaken { existing, differs }) => {
             Err(ApiError::BadRequest(format!(
                 "dedup key {:?} was already used by job {existing}, whose {} differ{}; \
@@ -271,19 +281,24 @@ pub async fn cancel(
     } else {
         req.ids
     };
-    let req = Request::Cancel {
-        ids,
-        now_ms: now_ms(),
-    };
-    match write(&s, req, &q).await? {
-        Response::Cancelled { results } => Ok(Json(CancelResponse {
-            results: results
-                .into_iter()
-                .map(|(id, outcome)| CancelResult { id, outcome })
-                .collect(),
-        })),
-        other => Err(ApiError::Internal(format!("unexpected response {other:?}"))),
+    let mut out = Vec::with_capacity(ids.len());
+    // One entry per MAX_IDS ids; a failure part way leaves the earlier ones
+    // committed, and cancelling again is harmless.
+    for chunk in ids.chunks(MAX_IDS) {
+        let req = Request::Cancel {
+            ids: chunk.to_vec(),
+            now_ms: now_ms(),
+        };
+        match write(&s, req, &q).await? {
+            Response::Cancelled { results } => out.extend(
+                results
+                    .into_iter()
+                    .map(|(id, outcome)| CancelResult { id, outcome }),
+            ),
+            other => return Err(ApiError::Internal(format!("unexpected response {other:?}"))),
+        }
     }
+    Ok(Json(CancelResponse { results: out }))
 }
 
 pub async fn release(
@@ -300,15 +315,21 @@ pub async fn release(
     } else {
         req.ids
     };
-    match write(&s, Request::Release { ids }, &q).await? {
-        Response::Released { results } => Ok(Json(ReleaseResponse {
-            results: results
-                .into_iter()
-                .map(|(id, outcome)| ReleaseResult { id, outcome })
-                .collect(),
-        })),
-        other => Err(ApiError::Internal(format!("unexpected response {other:?}"))),
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(MAX_IDS) {
+        let req = Request::Release {
+            ids: chunk.to_vec(),
+        };
+        match write(&s, req, &q).await? {
+            Response::Released { results } => out.extend(
+                results
+                    .into_iter()
+                    .map(|(id, outcome)| ReleaseResult { id, outcome }),
+            ),
+            other => return Err(ApiError::Internal(format!("unexpected response {other:?}"))),
+        }
     }
+    Ok(Json(ReleaseResponse { results: out }))
 }
 
 /// `ids` with each first task of a job array replaced by all the array's tasks

@@ -30,4 +30,5 @@ pub struct AppState {
     pub adverts: AdvertTable,
     pub view: StoreView,
     pub worker: watch::Receiver<WorkerStatus>,
+    pub disk: watch::Receiver<crate::disk::DiskStatus>,
 }

@@ -22,6 +22,16 @@ pub enum NetError {
     Refused { node: u64, why: String },
     #[error("node {node:016x} answered something unreadable or unexpected: {detail}")]
     Garbled { node: u64, detail: String },
+    /// The request's encoding is over the largest message a peer accepts; it was
+    /// not sent.
+    #[error(
+        "a request of {bytes} bytes for node {node:016x} is over the {limit}-byte message limit"
+    )]
+    TooLarge {
+        node: u64,
+        bytes: usize,
+        limit: usize,
+    },
 }
 
 /// The node's line to its peers. Cheap to clone.
@@ -29,11 +39,17 @@ pub enum NetError {
 pub struct Net {
     pub p2p: P2pHandle,
     pub peers: PeerBook,
+    /// The largest message a peer accepts (`P2pConfig::max_message`).
+    pub max_message: usize,
 }
 
 impl Net {
-    pub fn new(p2p: P2pHandle, peers: PeerBook) -> Net {
-        Net { p2p, peers }
+    pub fn new(p2p: P2pHandle, peers: PeerBook, max_message: usize) -> Net {
+        Net {
+            p2p,
+            peers,
+            max_message,
+        }
     }
 
     /// Sends `req` to `node` and waits (at most `ttl`, if given) for its answer.
@@ -47,7 +63,15 @@ impl Net {
             .peers
             .peer_of(node)
             .ok_or(NetError::UnknownNode(node))?;
-        let send = self.p2p.request(peer, encode(&req.into_request()));
+        let bytes = encode(&req.into_request());
+        if bytes.len() > self.max_message {
+            return Err(NetError::TooLarge {
+                node,
+                bytes: bytes.len(),
+                limit: self.max_message,
+            });
+        }
+        let send = self.p2p.request(peer, bytes);
         let sent = match ttl {
             Some(after) => tokio::time::timeout(after, send)
                 .await

@@ -4,7 +4,8 @@
 //! book (when each member last answered, which the autopilot reads).
 
 use openraft::error::{
-    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+    InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError,
+    Unreachable,
 };
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
@@ -41,10 +42,12 @@ pub struct PeerClient {
 }
 
 impl PeerClient {
+    /// `entries`: how many log entries `req` carries (0 but for appends).
     async fn call<R, T, E>(
         &self,
         req: R,
         option: RPCOption,
+        entries: usize,
     ) -> Result<T, RPCError<u64, BasicNode, E>>
     where
         R: Rpc<Answer = Result<T, E>>,
@@ -58,6 +61,18 @@ impl PeerClient {
             Ok(answer) => {
                 self.net.peers.record_ok(self.target);
                 answer.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+            }
+            // A batch of entries over the message limit: openraft sends fewer next.
+            Err(NetError::TooLarge { bytes, limit, .. }) if entries > 1 => {
+                Err(RPCError::PayloadTooLarge(
+                    PayloadTooLarge::new_entries_hint(fit_entries(entries, bytes, limit)),
+                ))
+            }
+            Err(e @ NetError::TooLarge { .. }) => {
+                // One entry over the limit: the bounds of an entry (`limits`) are
+                // there so that this never happens.
+                tracing::error!(target = %shoal_types::NodeId(self.target), error = %e, "a raft message cannot be sent");
+                Err(RPCError::Network(NetworkError::new(&e)))
             }
             Err(
                 e @ (NetError::UnknownNode(_)
@@ -75,7 +90,8 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
-        self.call(message::Append { rpc }, option).await
+        let entries = rpc.entries.len();
+        self.call(message::Append { rpc }, option, entries).await
     }
 
     async fn install_snapshot(
@@ -86,7 +102,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         InstallSnapshotResponse<u64>,
         RPCError<u64, BasicNode, RaftError<u64, InstallSnapshotError>>,
     > {
-        self.call(message::Snapshot { rpc }, option).await
+        self.call(message::Snapshot { rpc }, option, 0).await
     }
 
     async fn vote(
@@ -94,6 +110,29 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         rpc: VoteRequest<u64>,
         option: RPCOption,
     ) -> Result<VoteResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
-        self.call(message::Vote { rpc }, option).await
+        self.call(message::Vote { rpc }, option, 0).await
+    }
+}
+
+/// How many entries of a batch of `entries` that encoded to `bytes` fit in `limit`
+/// bytes, with a quarter to spare for entries larger than the batch's average: at
+/// least 1, fewer than `entries`.
+pub fn fit_entries(entries: usize, bytes: usize, limit: usize) -> u64 {
+    let fit = (entries as u128 * limit as u128 * 3 / 4) / bytes.max(1) as u128;
+    (fit as u64).clamp(1, entries.saturating_sub(1).max(1) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fit_entries;
+
+    #[test]
+    fn a_batch_over_the_limit_is_cut_to_fit_with_a_margin() {
+        // 300 entries of 200 KiB: 60 MiB, 16 MiB frames -> 61 entries (12 MiB).
+        assert_eq!(fit_entries(300, 300 * 200 * 1024, 16 << 20), 61);
+        // Never zero, never the whole batch again.
+        assert_eq!(fit_entries(2, 100 << 20, 16 << 20), 1);
+        assert_eq!(fit_entries(10, 17 << 20, 16 << 20), 7);
+        assert_eq!(fit_entries(1, 17 << 20, 16 << 20), 1);
     }
 }

@@ -29,6 +29,9 @@ pub enum ProposeError {
     Failed(String),
     #[error("this node has not caught up to index {index} in time")]
     Behind { index: u64 },
+    /// Over the bounds of one raft entry; never proposed.
+    #[error(transparent)]
+    TooLarge(#[from] shoal_raft_store::Oversize),
     #[error("unexpected answer to {what}: {got}")]
     Unexpected { what: &'static str, got: String },
 }
@@ -48,9 +51,10 @@ impl ProposeError {
     pub fn is_transient(&self) -> bool {
         match self {
             ProposeError::NotLeader { .. } => true,
-            ProposeError::Unreachable(e) => {
-                !matches!(e, NetError::Refused { .. } | NetError::Garbled { .. })
-            }
+            ProposeError::Unreachable(e) => !matches!(
+                e,
+                NetError::Refused { .. } | NetError::Garbled { .. } | NetError::TooLarge { .. }
+            ),
             _ => false,
         }
     }
@@ -100,6 +104,7 @@ impl Proposer {
     /// Appends `req` (here if this node leads, else at the leader), waits until it
     /// is committed and applied, returns the response.
     pub async fn propose(&self, req: Request) -> Result<Response, ProposeError> {
+        shoal_raft_store::limits::check(&req)?;
         match self.raft.client_write(req.clone()).await {
             Ok(resp) => Ok(resp.data),
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {

@@ -36,6 +36,16 @@ pub async fn start(
     }
     .validate()
     .map_err(|e| FatalError::Raft(e.to_string()))?;
+    if let Some(rec) = past {
+        let last = last_index(&log_store).await?;
+        if last.is_some_and(|l| l < rec.stored_index_at_least) {
+            return Err(FatalError::LogBehind {
+                db: home.db(),
+                last: last.unwrap_or(0),
+                recorded: rec.stored_index_at_least,
+            });
+        }
+    }
     let raft = Raft::new(
         node_id,
         Arc::new(raft_config),
@@ -63,4 +73,15 @@ pub async fn start(
         info!(initialized, "recovered raft state from disk");
     }
     Ok(raft)
+}
+
+/// The last index the log holds (or had, before a purge); `None` for an empty log.
+pub async fn last_index(log_store: &LogStore) -> Result<Option<u64>, FatalError> {
+    use openraft::storage::RaftLogStorage;
+    let mut probe = log_store.clone();
+    let state = probe
+        .get_log_state()
+        .await
+        .map_err(|e| FatalError::StoreFailed(e.to_string()))?;
+    Ok(state.last_log_id.map(|l| l.index))
 }

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use shoal_raft_store::{Request, Response, SubmitRejection};
+use shoal_raft_store::{limits, Request, Response, SubmitRejection};
 use shoal_types::{time::now_ms, JobId, SignedEnvelope};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -21,10 +21,11 @@ use super::proposer::{ProposeError, Proposer};
 /// Batches in flight at once. More than one lets the next batch be appended while
 /// the previous one is still being applied.
 const MAX_IN_FLIGHT: usize = 2;
-/// A batch closes at this many envelopes or this many body bytes (one envelope is
-/// always taken, however large).
-const MAX_BATCH_LEN: usize = 4_096;
-const MAX_BATCH_BYTES: usize = 4 << 20;
+/// A batch closes before it would pass the bounds of one raft entry
+/// (`shoal_raft_store::limits`): envelopes, their bytes, and the jobs they make.
+const MAX_BATCH_LEN: usize = limits::MAX_ENVELOPES;
+const MAX_BATCH_BYTES: usize = limits::MAX_ENVELOPE_BYTES;
+const MAX_BATCH_TASKS: u64 = limits::MAX_TASKS;
 /// Submissions waiting for a batch; beyond this, callers wait to enqueue.
 const QUEUE: usize = 16_384;
 
@@ -34,7 +35,15 @@ pub type SubmitResult = Result<Result<JobId, SubmitRejection>, ProposeError>;
 
 struct Pending {
     envelope: SignedEnvelope,
+    /// The jobs it makes (an array's size, else 1).
+    tasks: u64,
     reply: oneshot::Sender<SubmitResult>,
+}
+
+impl Pending {
+    fn bytes(&self) -> usize {
+        self.envelope.body.len() + self.envelope.signature.len()
+    }
 }
 
 /// A cloneable handle to the batching task.
@@ -73,8 +82,9 @@ impl SubmitBatcher {
         }
     }
 
-    /// Submits one verified envelope; answers once its batch is committed and applied.
-    pub async fn submit(&self, envelope: SignedEnvelope) -> SubmitResult {
+    /// Submits one verified envelope that makes `tasks` jobs (an array's size, else
+    /// 1); answers once its batch is committed and applied.
+    pub async fn submit(&self, envelope: SignedEnvelope, tasks: u32) -> SubmitResult {
         // Idle: propose from this task, sparing the two task hand-offs of a batch
         // (each costs a wake-up; on an idle virtual machine that is not free).
         if self.tx.capacity() == self.tx.max_capacity() {
@@ -85,7 +95,11 @@ impl SubmitBatcher {
         let (reply, answer) = oneshot::channel();
         let stopped = || ProposeError::Fatal("the submit batcher has stopped".into());
         self.tx
-            .send(Pending { envelope, reply })
+            .send(Pending {
+                envelope,
+                tasks: u64::from(tasks),
+                reply,
+            })
             .await
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
@@ -114,25 +128,31 @@ struct Batcher {
 
 impl Batcher {
     async fn run(self, mut rx: mpsc::Receiver<Pending>, stop: CancellationToken) {
+        // The submission that did not fit the last batch opens the next one.
+        let mut carry: Option<Pending> = None;
         loop {
-            let first = tokio::select! {
-                _ = stop.cancelled() => break,
-                p = rx.recv() => match p { Some(p) => p, None => break },
+            let first = match carry.take() {
+                Some(p) => p,
+                None => tokio::select! {
+                    _ = stop.cancelled() => break,
+                    p = rx.recv() => match p { Some(p) => p, None => break },
+                },
             };
             // Waiting for a free slot first is what lets a batch grow under load.
             let Ok(permit) = self.in_flight.clone().acquire_owned().await else {
                 return;
             };
-            let mut bytes = first.envelope.body.len();
+            let (mut bytes, mut tasks) = (first.bytes(), first.tasks);
             let mut batch = vec![first];
-            while batch.len() < MAX_BATCH_LEN && bytes < MAX_BATCH_BYTES {
-                match rx.try_recv() {
-                    Ok(p) => {
-                        bytes += p.envelope.body.len();
-                        batch.push(p);
-                    }
-                    Err(_) => break,
+            while batch.len() < MAX_BATCH_LEN {
+                let Ok(p) = rx.try_recv() else { break };
+                if bytes + p.bytes() > MAX_BATCH_BYTES || tasks + p.tasks > MAX_BATCH_TASKS {
+                    carry = Some(p);
+                    break;
                 }
+                bytes += p.bytes();
+                tasks += p.tasks;
+                batch.push(p);
             }
             let proposer = self.proposer.clone();
             let patience = self.patience;

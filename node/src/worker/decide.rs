@@ -41,6 +41,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
+use shoal_raft_store::limits::{MAX_LEASE_JOBS, MAX_RESULTS};
 use shoal_raft_store::{Completion, LeasedJob, StartNotice};
 use shoal_types::{AttemptOutcome, FailReason, FencingToken, JobId, JobRecord, JobState};
 use tracing::{debug, info, warn};
@@ -81,6 +82,8 @@ pub trait Ledger {
     /// The attempts the log says run on this node.
     fn running_here(&self) -> Result<Vec<(JobId, FencingToken)>, String>;
     fn drained_here(&self) -> bool;
+    /// The home's file system has less free space than the node's disk reserve.
+    fn disk_low(&self) -> bool;
     fn queued(&self) -> u64;
     /// False only when a leader is known and this node has no connection to it.
     fn leader_reachable(&self) -> bool;
@@ -479,7 +482,7 @@ impl WorkerState {
             } else {
                 self.commit_in_flight = true;
                 out.push(Action::Propose {
-                    commit: Some(std::mem::take(&mut self.finished)),
+                    commit: Some(front(&mut self.finished, MAX_RESULTS)),
                     starts: None,
                     lease: None,
                 });
@@ -508,6 +511,7 @@ impl WorkerState {
             && !cut_off
             && !self.stopping
             && !ledger.drained_here()
+            && !ledger.disk_low()
             && ledger.queued() > 0;
         // Completions wait up to the linger for a slot's worth of company, unless
         // nothing else runs to finish soon.
@@ -526,14 +530,16 @@ impl WorkerState {
         let commit = if due {
             self.save(out);
             self.commit_at = None;
-            Some(std::mem::take(&mut self.finished))
+            Some(front(&mut self.finished, MAX_RESULTS))
         } else {
             None
         };
         let starts_due = !self.starts.is_empty() && self.starts_at.is_some_and(|t| now >= t);
         let starts = starts_due.then(|| {
-            self.starts_at = None;
-            std::mem::take(&mut self.starts)
+            let batch = front(&mut self.starts, MAX_RESULTS);
+            // What did not fit one entry goes in the next round's.
+            self.starts_at = (!self.starts.is_empty()).then_some(now);
+            batch
         });
         if commit.is_none() && starts.is_none() && !lease {
             self.finish_round(out);
@@ -545,7 +551,7 @@ impl WorkerState {
         out.push(Action::Propose {
             commit,
             starts,
-            lease: lease.then_some(want),
+            lease: lease.then_some(want.min(MAX_LEASE_JOBS)),
         });
     }
 
@@ -800,6 +806,16 @@ pub fn orphans(
         })
         .copied()
         .collect()
+}
+
+/// The first `n` of `v` (all of it if it is no longer), taken out of it: one entry's
+/// worth of completions or start notices.
+fn front<T>(v: &mut Vec<T>, n: usize) -> Vec<T> {
+    if v.len() <= n {
+        std::mem::take(v)
+    } else {
+        v.drain(..n).collect()
+    }
 }
 
 #[cfg(test)]

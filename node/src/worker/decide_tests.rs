@@ -19,6 +19,7 @@ struct FakeLedger {
     jobs: HashMap<JobId, JobRecord>,
     running_here: Vec<(JobId, FencingToken)>,
     drained: bool,
+    disk_low: bool,
     queued: u64,
     unreachable: bool,
 }
@@ -35,6 +36,9 @@ impl Ledger for FakeLedger {
     }
     fn drained_here(&self) -> bool {
         self.drained
+    }
+    fn disk_low(&self) -> bool {
+        self.disk_low
     }
     fn queued(&self) -> u64 {
         self.queued
@@ -226,10 +230,14 @@ fn leases_free_slots_and_prefetches_only_while_jobs_are_short() {
     let mut w = recovered(2, t0, &l);
     w.step(Input::Finished(vec![done(1, 10, 1_000)]), t0, &l);
     assert_eq!(lease_of(&w.step(Input::Applied, t0, &l)), Some(2));
-    // Drained, or nothing queued: no lease.
+    // Drained, short of disk, or nothing queued: no lease.
     l.drained = true;
     assert_eq!(lease_of(&w.step(Input::Applied, t0, &l)), None);
     l.drained = false;
+    l.disk_low = true;
+    assert_eq!(lease_of(&w.step(Input::Applied, t0, &l)), None);
+    l.disk_low = false;
+    assert_eq!(lease_of(&w.step(Input::Applied, t0, &l)), Some(2));
     l.queued = 0;
     assert_eq!(lease_of(&w.step(Input::Applied, t0, &l)), None);
 }

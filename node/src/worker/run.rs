@@ -21,6 +21,7 @@ use super::decide::{Action, Input, Ledger, WorkerState, TICK};
 use super::launch::{JobControl, SupervisorEvent, Supervisors};
 use super::outbox::Outbox;
 use super::verified::VerifiedEnvelopes;
+use crate::disk::DiskStatus;
 use crate::leases::{LeaderLink, LeaseTiming};
 use crate::raft::proposer::{ProposeError, Proposer};
 use crate::status::WorkerStatus;
@@ -38,6 +39,8 @@ pub struct Worker {
     pub view: StoreView,
     pub supervisors: Supervisors,
     pub status: watch::Sender<WorkerStatus>,
+    /// Whether the disk is below its reserve (`disk`), which stops leasing.
+    pub disk: watch::Receiver<DiskStatus>,
     /// Heartbeats to the leader, which gate lease renewals.
     pub leader: LeaderLink,
     /// The node's orderly stop, as the worker sees it.
@@ -61,6 +64,7 @@ const EVENT_QUEUE: usize = 4096;
 struct NodeLedger<'a> {
     view: &'a StoreView,
     leader: &'a LeaderLink,
+    disk: &'a watch::Receiver<DiskStatus>,
 }
 
 impl Ledger for NodeLedger<'_> {
@@ -79,6 +83,9 @@ impl Ledger for NodeLedger<'_> {
         self.view
             .drained()
             .is_ok_and(|d| d.contains(&self.leader.node.0))
+    }
+    fn disk_low(&self) -> bool {
+        self.disk.borrow().low
     }
     fn queued(&self) -> u64 {
         self.view.queued_count().unwrap_or(0)
@@ -130,6 +137,7 @@ impl Worker {
             let ledger = NodeLedger {
                 view: &self.view,
                 leader: &self.leader,
+                disk: &self.disk,
             };
             let mut actions = Vec::new();
             for input in inputs {
@@ -446,6 +454,7 @@ impl Worker {
             lease_ms: fence_after.as_millis() as u64,
             kill_grace_ms: self.config.kill_grace_ms,
             decided_at_ns: Some(shoal_supervisor::protocol::monotonic_ns()),
+            output_cap: (self.config.output_cap > 0).then_some(self.config.output_cap),
         };
         self.supervisors
             .launch(&launch_spec, job.id, job.token, events.clone())

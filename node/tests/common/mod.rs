@@ -29,6 +29,7 @@ pub fn options(home: Home, bootstrap: Option<&str>) -> NodeOptions {
         },
         init_if_missing: false,
         join_bundle: None,
+        rejoin: false,
     }
 }
 

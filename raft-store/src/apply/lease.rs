@@ -8,6 +8,7 @@ use crate::command::{LeasedJob, Response};
 use crate::db::CF_QUEUE;
 use crate::jobs;
 use crate::keys;
+use crate::limits::MAX_LEASE_BYTES;
 use crate::txn::Txn;
 use crate::StoreError;
 
@@ -26,17 +27,24 @@ pub fn lease(
     // from it to the last key taken here is leased or dead afterwards.
     let floor = txn.queue_floor.clone().unwrap_or_default();
     let front = txn.scan_from(CF_QUEUE, &[], &floor, max_jobs as usize)?;
-    if let Some((last, _)) = front.last() {
-        txn.queue_floor = Some(last.clone());
-    }
     let mut leased = Vec::with_capacity(front.len());
+    let mut bytes = 0;
     for (key, _) in front {
-        jobs::queue_remove_key(txn, &key);
         let id = keys::job_id_suffix("queue key", &key)?;
         let Some(mut rec) = jobs::load(txn, id)? else {
             tracing::warn!(%id, "queue entry without a job record; dropped");
+            jobs::queue_remove_key(txn, &key);
+            txn.queue_floor = Some(key);
             continue;
         };
+        // The reply must fit one network frame: past the byte bound, the rest
+        // stays queued for the next lease.
+        bytes += rec.envelope.body.len() + rec.envelope.signature.len();
+        if bytes > MAX_LEASE_BYTES && !leased.is_empty() {
+            break;
+        }
+        jobs::queue_remove_key(txn, &key);
+        txn.queue_floor = Some(key);
         let prev = rec.state;
         let n = rec.attempts.len() as u32 + 1;
         rec.attempts.push(Attempt {

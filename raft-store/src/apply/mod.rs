@@ -12,6 +12,8 @@ mod submit;
 #[cfg(test)]
 mod array_tests;
 #[cfg(test)]
+mod limits_tests;
+#[cfg(test)]
 mod snapshot_tests;
 #[cfg(test)]
 mod test_util;
@@ -22,6 +24,12 @@ use crate::StoreError;
 
 /// Applies `req`, the entry at `log_index`, into `txn`.
 pub fn apply(txn: &mut Txn, log_index: u64, req: &Request) -> Result<Response, StoreError> {
+    // Proposers check this too; an entry that got past them (a rogue or buggy
+    // leader) is refused here the same way on every node.
+    if let Err(reason) = crate::limits::check(req) {
+        tracing::warn!(index = log_index, %reason, "entry refused");
+        return Ok(Response::Refused { reason });
+    }
     match req {
         Request::Submit { envelope, now_ms } => submit::submit(txn, envelope, *now_ms),
         Request::SubmitBatch { envelopes, now_ms } => submit::submit_batch(txn, envelopes, *now_ms),

@@ -3,6 +3,7 @@
 //! seen before answers with the job (the array's first task) it made when the spec
 //! is the same, and is refused naming the fields that differ otherwise.
 
+use shoal_types::job::MAX_ARRAY_TASKS;
 use shoal_types::{JobId, JobRecord, JobState, SignedEnvelope};
 
 use crate::codec::{decode, encode};
@@ -10,6 +11,7 @@ use crate::command::{Response, SubmitRejection};
 use crate::db::{CF_ARRAYS, CF_DEDUP, CF_NONCES};
 use crate::jobs;
 use crate::keys;
+use crate::limits::MAX_TASKS;
 use crate::txn::Txn;
 use crate::StoreError;
 
@@ -18,7 +20,8 @@ pub fn submit(
     envelope: &SignedEnvelope,
     now_ms: u64,
 ) -> Result<Response, StoreError> {
-    Ok(match submit_one(txn, envelope, now_ms)? {
+    let mut budget = MAX_TASKS;
+    Ok(match submit_one(txn, envelope, now_ms, &mut budget)? {
         Ok(id) => Response::Submitted { id },
         Err(reason) => Response::SubmitRejected { reason },
     })
@@ -31,22 +34,41 @@ pub fn submit_batch(
     envelopes: &[SignedEnvelope],
     now_ms: u64,
 ) -> Result<Response, StoreError> {
+    let mut budget = MAX_TASKS;
     let results = envelopes
         .iter()
-        .map(|e| submit_one(txn, e, now_ms))
+        .map(|e| submit_one(txn, e, now_ms, &mut budget))
         .collect::<Result<_, _>>()?;
     Ok(Response::SubmittedBatch { results })
 }
 
+/// `budget`: how many more jobs this entry may make; an envelope that needs more is
+/// refused (`EntryFull`) and leaves it as it was.
 fn submit_one(
     txn: &mut Txn,
     envelope: &SignedEnvelope,
     now_ms: u64,
+    budget: &mut u64,
 ) -> Result<Result<JobId, SubmitRejection>, StoreError> {
     let body = match envelope.body() {
         Ok(b) => b,
         Err(e) => return Ok(Err(SubmitRejection::BadEnvelope(e.to_string()))),
     };
+    // The submitting node validated the spec; a rogue one may not have, and an
+    // array's size is what this transition loops over.
+    let tasks = u64::from(body.spec.array.unwrap_or(1));
+    if body
+        .spec
+        .array
+        .is_some_and(|n| n == 0 || n > MAX_ARRAY_TASKS)
+    {
+        return Ok(Err(SubmitRejection::BadEnvelope(format!(
+            "array size {tasks} must be between 1 and {MAX_ARRAY_TASKS}"
+        ))));
+    }
+    if tasks > *budget {
+        return Ok(Err(SubmitRejection::EntryFull { limit: MAX_TASKS }));
+    }
     let nonce_key = keys::nonce_key(body.submitter, &SignedEnvelope::nonce_bytes(&body));
     if let Some(existing) = txn.get(CF_NONCES, &nonce_key)? {
         let existing: JobId = decode("nonce job id", &existing)?;
@@ -124,6 +146,7 @@ fn submit_one(
             }
         }
     }
+    *budget -= tasks;
     txn.put(CF_NONCES, &nonce_key, encode("nonce job id", &id)?);
     if let Some(key) = &body.spec.dedup_key {
         let entry = (id, body.spec.array);
