@@ -94,7 +94,10 @@ pub struct InitArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct NodeArgs {
+    #[command(subcommand)]
+    pub action: Option<NodeAction>,
     /// Jobs to run at once on this node [default: number of CPUs]
     #[arg(long, value_name = "N")]
     pub slots: Option<u32>,
@@ -282,6 +285,30 @@ pub struct CancelArgs {
     /// values)
     #[arg(long, value_name = "INDEXES", value_parser = crate::ids::parse_tasks)]
     pub task: Option<Tasks>,
+}
+
+/// What `shoal node` does besides running a node.
+#[derive(Debug, Clone, Subcommand)]
+pub enum NodeAction {
+    /// Take a dead node out of the cluster for good: it leaves the membership (a
+    /// voter is replaced, keeping the voter count odd), gets no more work, and may
+    /// never join again under that id (a host that comes back uses `shoal node
+    /// --rejoin`, which gives it a new one). Refused for a node that is alive unless
+    /// --force, and for the only voter
+    Remove(RemoveNodeArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RemoveNodeArgs {
+    /// The node's id, as `shoal nodes` shows it
+    #[arg(value_name = "NODE")]
+    pub node: String,
+    /// Remove it even though it is alive (stop it too: its joins are refused)
+    #[arg(long)]
+    pub force: bool,
+    /// Print JSON for scripts
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -20,7 +20,7 @@ pub fn shoal_main() -> ExitCode {
     match cli.command {
         Command::Supervise => code_of(shoal_supervisor::main()),
         // Never returns on success: the process becomes `shoal-node`.
-        Command::Node(_) => report(Err(crate::commands::exec_node())),
+        Command::Node(ref a) if a.action.is_none() => report(Err(crate::commands::exec_node())),
         _ => {
             init_tracing(&cli.command);
             block_on_current_thread(crate::commands::run(cli))

@@ -635,3 +635,64 @@ fn a_wiped_genesis_refuses_to_start_and_rejoins_with_no_job_lost() {
     assert_eq!(code(&out), 5, "{err}");
     assert!(err.contains("is whole"), "{err}");
 }
+
+/// `shoal node remove`: refused for a live node; a dead one leaves the membership
+/// (the voter set stays odd), and started again it is cut off: no membership, no
+/// work.
+#[test]
+fn a_removed_node_leaves_for_good() {
+    let mut nodes = cluster(3, 1);
+    eventually(Duration::from_secs(30), "3 voters", || {
+        voters(&nodes[0]).len() == 3
+    });
+    let leader = leader_of(&nodes[0]).expect("leader");
+    let vi = nodes.iter().position(|n| n.node_id() != leader).unwrap();
+    let gone = nodes[vi].node_id();
+    let ai = (0..3).find(|i| *i != vi).unwrap();
+    let live = nodes[ai].shoal(&["node", "remove", &gone]);
+    assert_ne!(code(&live), 0, "a live node was removed");
+    assert!(
+        common::stderr(&live).contains("is alive"),
+        "{}",
+        common::stderr(&live)
+    );
+
+    nodes[vi].kill9();
+    let took = eventually(Duration::from_secs(30), "the dead node removed", || {
+        nodes[ai].shoal(&["node", "remove", &gone]).status.success()
+    });
+    eprintln!("removed {took:?} after kill -9");
+    eventually(Duration::from_secs(30), "out of the membership", || {
+        let c = cluster_json(&nodes[ai]);
+        let all: Vec<String> = ["voters", "learners"]
+            .iter()
+            .flat_map(|k| c[k].as_array().cloned().unwrap_or_default())
+            .filter_map(|v| v.as_str().map(String::from))
+            .collect();
+        !all.contains(&gone)
+    });
+    let v = voters(&nodes[ai]);
+    assert_eq!(v.len() % 2, 1, "an even voter set: {v:?}");
+    let again = nodes[ai].ok(&["node", "remove", &gone]);
+    assert!(again.contains("removed already"), "{again}");
+
+    // Started again, it is cut off: never a member, and jobs run elsewhere.
+    nodes[vi].spawn();
+    std::thread::sleep(Duration::from_secs(3));
+    let ids: Vec<u64> = (0..5).map(|_| nodes[ai].submit(&["--", "true"])).collect();
+    let mut wait = vec!["wait".to_string(), "--timeout".into(), "30s".into()];
+    wait.extend(ids.iter().map(|i| i.to_string()));
+    nodes[ai].ok(&wait.iter().map(String::as_str).collect::<Vec<_>>());
+    for id in ids {
+        let node = nodes[ai].status(id)["node"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        assert_ne!(node, gone, "job {id} ran on the removed node");
+    }
+    let c = cluster_json(&nodes[ai]);
+    assert!(
+        !c.to_string().contains(&gone),
+        "the removed node is back: {c}"
+    );
+}

@@ -22,9 +22,9 @@ pub enum HomeError {
          second cluster; nothing was changed. If the disk is only missing (a volume not \
          mounted, a restore pending), put it back and start again. If it is gone for good, \
          make this host a new member of the running cluster: `shoal node --home {} --rejoin` \
-         (add --bootstrap ADDR of a live node unless mDNS finds one; the old node id stays a \
-         dead member until the cluster replaces it). If this was the cluster's only node, \
-         its jobs are gone with the disk",
+         (add --bootstrap ADDR of a live node unless mDNS finds one; the old node id {node} \
+         stays a dead member until the cluster replaces it or `shoal node remove {node}`). If \
+         this was the cluster's only node, its jobs are gone with the disk",
         db.display(), home.display()
     )]
     LostDatabase {

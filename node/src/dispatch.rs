@@ -35,12 +35,18 @@ pub struct Dispatch {
     pub identity: Arc<Identity>,
     pub verifier: Arc<EnvelopeVerifier>,
     pub adverts: AdvertTable,
+    pub view: shoal_raft_store::StoreView,
     /// Where the short-lived tasks it starts (a delayed election) are tracked.
     pub tasks: TaskTracker,
 }
 
 impl Handler for Dispatch {
     fn admit(&self, node: u64, peer: PeerId) -> bool {
+        // A removed node is cut off: its stale log must not call elections here.
+        if self.view.retired().is_ok_and(|r| r.contains(&node)) {
+            warn!(node = %NodeId(node), "connection from a removed node refused");
+            return false;
+        }
         let m = self.raft.metrics().borrow().membership_config.clone();
         let recorded = m
             .membership()
@@ -80,6 +86,7 @@ impl Handler for Dispatch {
                     raft: &self.raft,
                     net: &self.net,
                     identity: &self.identity,
+                    view: &self.view,
                 };
                 let req = message::Join {
                     node_id,
@@ -205,6 +212,9 @@ pub fn may_write(
         | Request::Complete { node, .. }
         | Request::RequeueNode { node, .. } => own(node),
         // Users' operations, which any node's API may pass on.
-        Request::Cancel { .. } | Request::Release { .. } | Request::SetDrain { .. } => Ok(()),
+        Request::Cancel { .. }
+        | Request::Release { .. }
+        | Request::SetDrain { .. }
+        | Request::Retire { .. } => Ok(()),
     }
 }

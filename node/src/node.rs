@@ -303,6 +303,7 @@ async fn start_loaded(
         identity: identity.clone(),
         verifier: verifier.clone(),
         adverts: adverts.clone(),
+        view: view.clone(),
         tasks: tasks.clone(),
     });
     tasks.spawn(
@@ -319,6 +320,7 @@ async fn start_loaded(
         raft.clone(),
         net.clone(),
         adverts.clone(),
+        view.clone(),
         &identity,
         &config,
     );

@@ -49,6 +49,11 @@ pub enum Request {
         node: NodeId,
         drained: bool,
     },
+    /// `node` leaves the cluster for good (`shoal node remove`): the leader takes it
+    /// out of the membership, it may not join again and gets no more work.
+    Retire {
+        node: NodeId,
+    },
     /// Held jobs become Queued (in their place by priority and id).
     Release {
         ids: Vec<JobId>,
@@ -148,6 +153,10 @@ pub enum Response {
     },
     /// `changed` is false if the node already was in that state.
     DrainSet {
+        changed: bool,
+    },
+    /// `changed` is false if the node was retired already.
+    Retired {
         changed: bool,
     },
     Requeued {

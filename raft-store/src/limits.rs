@@ -85,7 +85,7 @@ pub fn check(req: &Request) -> Result<(), Oversize> {
         Request::Cancel { ids, .. } | Request::Release { ids } => {
             within("job ids", ids.len(), MAX_IDS)
         }
-        Request::SetDrain { .. } | Request::RequeueNode { .. } => Ok(()),
+        Request::SetDrain { .. } | Request::RequeueNode { .. } | Request::Retire { .. } => Ok(()),
     }
 }
 

@@ -1,6 +1,6 @@
 //! The state machine's own metadata in the `sm_meta` column family: last applied log
-//! id, last membership, next job id, the number of queued jobs and the drained nodes,
-//! one key each.
+//! id, last membership, next job id, the number of queued jobs, the drained nodes
+//! and the retired ones, one key each.
 
 use std::collections::BTreeSet;
 
@@ -17,6 +17,7 @@ pub const KEY_NEXT_JOB_ID: &[u8] = b"next_job_id";
 pub const KEY_QUEUED: &[u8] = b"queued_count";
 pub const KEY_SNAPSHOT: &[u8] = b"snapshot";
 pub const KEY_DRAINED: &[u8] = b"drained";
+pub const KEY_RETIRED: &[u8] = b"retired";
 
 /// The metadata fields, loaded at the start of an apply and written with its batch.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,6 +29,9 @@ pub struct SmMeta {
     pub queued: u64,
     /// Nodes that take no new work (`shoal drain`).
     pub drained: BTreeSet<u64>,
+    /// Nodes taken out of the cluster for good (`shoal node remove`): never members
+    /// again, never given work.
+    pub retired: BTreeSet<u64>,
 }
 
 impl Default for SmMeta {
@@ -38,6 +42,7 @@ impl Default for SmMeta {
             next_job_id: 1,
             queued: 0,
             drained: BTreeSet::new(),
+            retired: BTreeSet::new(),
         }
     }
 }
@@ -65,6 +70,7 @@ impl SmMeta {
             next_job_id: get(db, KEY_NEXT_JOB_ID, "next job id")?.unwrap_or(d.next_job_id),
             queued: get(db, KEY_QUEUED, "queued count")?.unwrap_or(d.queued),
             drained: get(db, KEY_DRAINED, "drained nodes")?.unwrap_or(d.drained),
+            retired: get(db, KEY_RETIRED, "retired nodes")?.unwrap_or(d.retired),
         })
     }
 
@@ -88,6 +94,7 @@ impl SmMeta {
         );
         batch.put_cf(h, KEY_QUEUED, encode("queued count", &self.queued)?);
         batch.put_cf(h, KEY_DRAINED, encode("drained nodes", &self.drained)?);
+        batch.put_cf(h, KEY_RETIRED, encode("retired nodes", &self.retired)?);
         Ok(())
     }
 }

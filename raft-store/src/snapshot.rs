@@ -29,7 +29,8 @@ use crate::db::{
     CF_SM_META, SM_CFS,
 };
 use crate::sm_meta::{
-    SmMeta, KEY_DRAINED, KEY_LAST_APPLIED, KEY_LAST_MEMBERSHIP, KEY_NEXT_JOB_ID, KEY_SNAPSHOT,
+    SmMeta, KEY_DRAINED, KEY_LAST_APPLIED, KEY_LAST_MEMBERSHIP, KEY_NEXT_JOB_ID, KEY_RETIRED,
+    KEY_SNAPSHOT,
 };
 use crate::{jobs, keys, StoreError, TypeConfig};
 
@@ -41,6 +42,8 @@ struct SnapshotPayload {
     next_job_id: u64,
     #[serde(default)]
     drained: BTreeSet<u64>,
+    #[serde(default)]
+    retired: BTreeSet<u64>,
     /// Job records in their stored form (array tasks without their envelope).
     jobs: Vec<JobRecord>,
     nonces: Vec<NonceEntry>,
@@ -142,6 +145,10 @@ fn serialize(db: &DB) -> Result<(SnapshotPayload, Vec<u8>), StoreError> {
         Some(b) => decode("drained nodes", &b)?,
         None => d.drained,
     };
+    let retired = match field(KEY_RETIRED)? {
+        Some(b) => decode("retired nodes", &b)?,
+        None => d.retired,
+    };
     let mut jobs = Vec::new();
     for item in snap.iterator_cf(cf(db, CF_JOBS)?, IteratorMode::Start) {
         let (_, v) = item.map_err(|e| rocks_err(db, e))?;
@@ -175,6 +182,7 @@ fn serialize(db: &DB) -> Result<(SnapshotPayload, Vec<u8>), StoreError> {
         last_membership,
         next_job_id,
         drained,
+        retired,
         jobs,
         nonces,
         arrays,
@@ -214,6 +222,7 @@ pub(crate) fn install(
         next_job_id: payload.next_job_id,
         queued: 0,
         drained: payload.drained.clone(),
+        retired: payload.retired.clone(),
     };
     // An array's tasks share its envelope's priority; parse it once per array.
     let mut array_priority = HashMap::new();

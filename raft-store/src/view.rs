@@ -183,6 +183,14 @@ impl StoreView {
         )
     }
 
+    /// Nodes taken out of the cluster for good.
+    pub fn retired(&self) -> Result<std::collections::BTreeSet<u64>, StoreError> {
+        Ok(
+            crate::sm_meta::get(&self.db, crate::sm_meta::KEY_RETIRED, "retired nodes")?
+                .unwrap_or_default(),
+        )
+    }
+
     /// The index of the last applied log entry, if any.
     pub fn last_applied(&self) -> Option<u64> {
         self.applied.get()

@@ -8,6 +8,7 @@
 //! - `POST /v1/cancel` [`CancelRequest`] -> [`CancelResponse`]
 //! - `POST /v1/release` [`ReleaseRequest`] -> [`ReleaseResponse`]
 //! - `POST /v1/drain` [`DrainRequest`] -> [`DrainResponse`]
+//! - `POST /v1/nodes/remove` [`RemoveNodeRequest`] -> [`RemoveNodeResponse`]
 //! - `GET /v1/cluster` -> [`ClusterStatus`]; `GET /v1/nodes` -> `[NodeStatus]`
 //!
 //! Errors come back with a non-2xx status and an [`ApiError`] body.
@@ -202,6 +203,27 @@ pub struct DrainResponse {
     pub drained: bool,
     /// False if it already was in that state.
     pub changed: bool,
+}
+
+/// `POST /v1/nodes/remove`: take a node out of the cluster for good.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RemoveNodeRequest {
+    /// The node's id (16 hex digits, as `shoal nodes` shows it).
+    pub node: String,
+    /// Remove it even though it is alive (it stops getting work and its joins are
+    /// refused; stop it too).
+    #[serde(default)]
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RemoveNodeResponse {
+    pub node: String,
+    /// False if it had been removed already.
+    pub changed: bool,
+    /// It is no longer in the membership (false: the leader has not taken it out
+    /// yet; it will).
+    pub out_of_membership: bool,
 }
 
 /// `POST /v1/release`: held jobs to make runnable.

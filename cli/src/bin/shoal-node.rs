@@ -18,6 +18,10 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Supervise => entry::code_of(shoal_supervisor::main()),
+        Command::Node(args) if args.action.is_some() => {
+            eprintln!("`shoal node remove` is a client command: run it with `shoal`");
+            entry::code_of(exit_code::USAGE)
+        }
         Command::Node(args) => {
             entry::init_tracing(&Command::Node(args.clone()));
             let home = Home::resolve(cli.home.as_deref());

@@ -128,6 +128,45 @@ pub async fn drain(
     Ok(exit_code::OK)
 }
 
+/// `shoal node remove NODE`.
+pub async fn remove(
+    home: &Home,
+    a: crate::args::RemoveNodeArgs,
+    commit_timeout_ms: u64,
+) -> Result<i32, CliError> {
+    if a.node.parse::<shoal_types::NodeId>().is_err() {
+        return Err(CliError::Usage(format!(
+            "{:?} is not a node id: expected the 16 hex digits `shoal nodes` shows",
+            a.node
+        )));
+    }
+    let r: shoal_types::api::RemoveNodeResponse = client::post_write(
+        &client::for_home(home)?,
+        "/v1/nodes/remove",
+        &shoal_types::api::RemoveNodeRequest {
+            node: a.node,
+            force: a.force,
+        },
+        commit_timeout_ms,
+        "Retrying is safe: removing a removed node changes nothing.",
+    )
+    .await?;
+    if a.json {
+        output::json(&r)?;
+        return Ok(exit_code::OK);
+    }
+    let what = match (r.changed, r.out_of_membership) {
+        (_, true) if !r.changed => "was removed already",
+        (_, true) => "removed from the cluster for good",
+        (_, false) => {
+            "is removed for good; the leader has not taken it out of the membership yet \
+             and will"
+        }
+    };
+    output::line(&format!("node {} {what}", r.node))?;
+    Ok(exit_code::OK)
+}
+
 /// `yes`, or how long the node has been silent: `no, gone 5m 12s`, `no, not seen in
 /// 3m (since this node started)`.
 fn alive_text(n: &NodeStatus) -> String {

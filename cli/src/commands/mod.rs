@@ -35,6 +35,10 @@ pub async fn run(cli: Cli) -> Result<i32, CliError> {
         Command::Undrain(a) => cluster::drain(&home, a, false, cli.commit_timeout).await,
         Command::Cluster(a) => cluster::cluster(&home, a).await,
         Command::Nodes(a) => cluster::nodes(&home, a).await,
+        Command::Node(crate::args::NodeArgs {
+            action: Some(crate::args::NodeAction::Remove(a)),
+            ..
+        }) => cluster::remove(&home, a, cli.commit_timeout).await,
         // Handled by the entry point before the runtime starts.
         Command::Node(_) | Command::Supervise => Ok(shoal_types::exit_code::USAGE),
     }

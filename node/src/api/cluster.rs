@@ -8,7 +8,10 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use shoal_raft_store::{Request, Response};
-use shoal_types::api::{ClusterStatus, DrainRequest, DrainResponse, NodeCounters, NodeStatus};
+use shoal_types::api::{
+    ClusterStatus, DrainRequest, DrainResponse, NodeCounters, NodeStatus, RemoveNodeRequest,
+    RemoveNodeResponse,
+};
 use shoal_types::NodeId;
 
 use super::commit::write;
@@ -185,4 +188,79 @@ pub async fn drain(
         })),
         other => Err(ApiError::Internal(format!("unexpected response {other:?}"))),
     }
+}
+
+/// Takes a node out of the cluster for good: commits `Retire` (it gets no more work
+/// and may never join again), then waits, within the commit timeout, for the leader
+/// to take it out of the membership. Refused for a node that is alive unless
+/// `force`, for an unknown node, and for the only voter.
+pub async fn remove(
+    State(s): State<AppState>,
+    axum::extract::Query(q): axum::extract::Query<shoal_types::api::WriteQuery>,
+    body: axum::body::Bytes,
+) -> Result<Json<RemoveNodeResponse>, ApiError> {
+    let req: RemoveNodeRequest = parse_body(&body, "remove request")?;
+    let text = &req.node;
+    let node = text
+        .parse::<NodeId>()
+        .map_err(|e| ApiError::BadRequest(format!("{text:?} is not a node id: {e}")))?;
+    let m = s.raft.metrics().borrow().clone();
+    let membership = m.membership_config.membership();
+    let retired = s.view.retired()?;
+    if membership.get_node(&node.0).is_none() && !retired.contains(&node.0) {
+        return Err(ApiError::BadRequest(format!(
+            "node {node} is not a member of this cluster (see `shoal nodes`)"
+        )));
+    }
+    let voters: BTreeSet<u64> = membership.voter_ids().collect();
+    if voters.len() == 1 && voters.contains(&node.0) {
+        return Err(ApiError::BadRequest(format!(
+            "node {node} is this cluster's only voter: removing it would leave no cluster"
+        )));
+    }
+    let seen = s
+        .adverts
+        .all()
+        .into_iter()
+        .find(|(a, _)| a.node == node)
+        .map(|(_, age)| age);
+    let alive = node == s.identity.node_id
+        || s.net.peers.is_connected(node.0)
+        || seen.is_some_and(|age| age < ALIVE_FOR);
+    if alive && !req.force {
+        return Err(ApiError::BadRequest(format!(
+            "node {node} is alive{}; stop it first, or remove it anyway with --force",
+            seen.map(|a| format!(
+                " (heard from {} ago)",
+                shoal_types::duration::format_ms(a.as_millis() as u64)
+            ))
+            .unwrap_or_default()
+        )));
+    }
+    let changed = match write(&s, Request::Retire { node }, &q).await? {
+        Response::Retired { changed } => changed,
+        other => return Err(ApiError::Internal(format!("unexpected response {other:?}"))),
+    };
+    let deadline = tokio::time::Instant::now() + q.commit_timeout();
+    let mut metrics = s.raft.metrics();
+    let out_of_membership = loop {
+        let gone = metrics
+            .borrow_and_update()
+            .membership_config
+            .membership()
+            .get_node(&node.0)
+            .is_none();
+        if gone {
+            break true;
+        }
+        match tokio::time::timeout_at(deadline, metrics.changed()).await {
+            Ok(Ok(())) => {}
+            _ => break false,
+        }
+    };
+    Ok(Json(RemoveNodeResponse {
+        node: node.to_string(),
+        changed,
+        out_of_membership,
+    }))
 }

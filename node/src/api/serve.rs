@@ -27,6 +27,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/drain", post(cluster::drain))
         .route("/v1/cluster", get(cluster::cluster))
         .route("/v1/nodes", get(cluster::nodes))
+        .route("/v1/nodes/remove", post(cluster::remove))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
 }

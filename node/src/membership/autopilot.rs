@@ -130,6 +130,63 @@ pub fn decide(
     })
 }
 
+/// Taking retired nodes (`shoal node remove`) out of the membership.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Retirement {
+    /// The new voter set, without the retired voters `gone` (they leave the
+    /// membership with it) and still odd: caught-up learners are promoted to keep it
+    /// so, or, with none, one more voter (never this leader) becomes a learner.
+    Voters {
+        gone: BTreeSet<u64>,
+        voters: BTreeSet<u64>,
+    },
+    /// Retired learners to drop.
+    Learners(BTreeSet<u64>),
+}
+
+/// The change that takes `retired` members out, if any is still a member.
+pub fn retire(m: &Members, retired: &BTreeSet<u64>, now: Instant) -> Option<Retirement> {
+    if m.joint {
+        return None;
+    }
+    let gone: BTreeSet<u64> = m.voters.intersection(retired).copied().collect();
+    if gone.is_empty() {
+        let learners: BTreeSet<u64> = m
+            .learners
+            .iter()
+            .copied()
+            .filter(|l| retired.contains(l))
+            .collect();
+        return (!learners.is_empty()).then_some(Retirement::Learners(learners));
+    }
+    let mut voters: BTreeSet<u64> = m.voters.difference(retired).copied().collect();
+    let healthy = m
+        .voters
+        .iter()
+        .chain(m.learners.iter())
+        .filter(|id| !retired.contains(id) && m.healthy(**id, now))
+        .count();
+    let target = voter_target(healthy);
+    let mut fresh = m
+        .learners
+        .iter()
+        .copied()
+        .filter(|l| !retired.contains(l) && m.caught_up(*l, now));
+    while voters.len() < target || voters.len().is_multiple_of(2) {
+        match fresh.next() {
+            Some(l) => {
+                voters.insert(l);
+            }
+            None => break,
+        }
+    }
+    if voters.len().is_multiple_of(2) {
+        let demoted = voters.iter().rev().copied().find(|v| *v != m.me)?;
+        voters.remove(&demoted);
+    }
+    (!voters.is_empty()).then_some(Retirement::Voters { gone, voters })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,5 +343,41 @@ mod tests {
             decide(&m, now, t0, GRACE),
             Some(Change::Blocked { gone: 2 })
         );
+    }
+
+    #[test]
+    fn a_retired_voter_leaves_and_a_learner_keeps_the_count_odd() {
+        let t = Instant::now();
+        let m = members(t);
+        let r = retire(&m, &BTreeSet::from([3]), t);
+        assert_eq!(
+            r,
+            Some(Retirement::Voters {
+                gone: BTreeSet::from([3]),
+                voters: BTreeSet::from([1, 2, 4]),
+            })
+        );
+        // No learner to promote: one more voter (not this leader) steps down, never
+        // leaving an even set.
+        let mut bare = members(t);
+        bare.learners.clear();
+        let r = retire(&bare, &BTreeSet::from([3]), t);
+        assert_eq!(
+            r,
+            Some(Retirement::Voters {
+                gone: BTreeSet::from([3]),
+                voters: BTreeSet::from([1]),
+            })
+        );
+        // A retired learner is dropped; nothing retired, nothing to do.
+        assert_eq!(
+            retire(&m, &BTreeSet::from([4]), t),
+            Some(Retirement::Learners(BTreeSet::from([4])))
+        );
+        assert_eq!(retire(&m, &BTreeSet::from([9]), t), None);
+        // Never during a joint change.
+        let mut joint = members(t);
+        joint.joint = true;
+        assert_eq!(retire(&joint, &BTreeSet::from([3]), t), None);
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use openraft::{BasicNode, ChangeMembers, Raft};
 use shoal_home::Identity;
-use shoal_raft_store::TypeConfig;
+use shoal_raft_store::{StoreView, TypeConfig};
 use shoal_types::NodeId;
 use tracing::{info, warn};
 
@@ -18,6 +18,8 @@ pub struct JoinDesk<'a> {
     pub raft: &'a Raft<TypeConfig>,
     pub net: &'a Net,
     pub identity: &'a Identity,
+    /// Where the retired nodes are read: they may never join again.
+    pub view: &'a StoreView,
 }
 
 impl JoinDesk<'_> {
@@ -31,6 +33,13 @@ impl JoinDesk<'_> {
             warn!(%node, "join refused: no valid certificate for that node");
             return Err(ForwardError::Refused(format!(
                 "no valid certificate for node {node}"
+            )));
+        }
+        if self.view.retired().is_ok_and(|r| r.contains(&req.node_id)) {
+            warn!(%node, "join refused: the node was removed from the cluster");
+            return Err(ForwardError::Refused(format!(
+                "node {node} was removed from this cluster for good (shoal node remove); a host \
+                 that should come back needs a new identity: shoal node --rejoin"
             )));
         }
         let members = self.raft.metrics().borrow().membership_config.clone();

@@ -15,14 +15,14 @@ use std::time::{Duration, Instant};
 
 use openraft::{BasicNode, ChangeMembers, Raft, RaftMetrics, ServerState};
 use shoal_home::{Identity, NodeConfig};
-use shoal_raft_store::TypeConfig;
+use shoal_raft_store::{StoreView, TypeConfig};
 use shoal_types::{Certificate, NodeId};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::adverts::AdvertTable;
 use crate::net::{addr, message, Net};
-use autopilot::{Change, Members};
+use autopilot::{Change, Members, Retirement};
 
 type Metrics = RaftMetrics<u64, BasicNode>;
 
@@ -35,6 +35,8 @@ pub struct Membership {
     /// Fleet start: create the cluster once this many fresh nodes see each other.
     expect: u32,
     adverts: AdvertTable,
+    /// Where the retired nodes are read (`shoal node remove`).
+    view: StoreView,
     leader_since: Option<Instant>,
     /// When each member not connected was last dialled.
     last_dial: HashMap<u64, Instant>,
@@ -48,6 +50,7 @@ impl Membership {
         raft: Raft<TypeConfig>,
         net: Net,
         adverts: AdvertTable,
+        view: StoreView,
         identity: &Identity,
         config: &NodeConfig,
     ) -> Membership {
@@ -59,6 +62,7 @@ impl Membership {
             voter_grace: Duration::from_millis(config.voter_grace_ms),
             expect: config.expect,
             adverts,
+            view,
             leader_since: None,
             last_dial: HashMap::new(),
         }
@@ -216,7 +220,8 @@ impl Membership {
 
     async fn autopilot(&self, m: &Metrics, since: Instant) {
         let membership = m.membership_config.membership();
-        let members = Members {
+        let retired = self.view.retired().unwrap_or_default();
+        let mut members = Members {
             me: self.node_id,
             voters: membership.voter_ids().collect::<BTreeSet<u64>>(),
             learners: membership.learner_ids().collect(),
@@ -233,6 +238,30 @@ impl Membership {
                 .filter_map(|(id, _)| self.net.peers.last_ok(*id).map(|t| (*id, t)))
                 .collect(),
         };
+        match autopilot::retire(&members, &retired, Instant::now()) {
+            Some(Retirement::Voters { gone, voters }) => {
+                let names: Vec<String> = gone.iter().map(|v| NodeId(*v).to_string()).collect();
+                info!(removed = %names.join(","), voters = voters.len(), "taking removed nodes out of the voters");
+                // Without retaining them: they leave the membership.
+                if let Err(e) = self
+                    .raft
+                    .change_membership(ChangeMembers::ReplaceAllVoters(voters), false)
+                    .await
+                {
+                    warn!(error = %e, "membership change failed");
+                }
+                return;
+            }
+            Some(Retirement::Learners(ids)) => {
+                let names: Vec<String> = ids.iter().map(|v| NodeId(*v).to_string()).collect();
+                info!(removed = %names.join(","), "taking removed learners out of the membership");
+                self.change(ChangeMembers::RemoveNodes(ids)).await;
+                return;
+            }
+            None => {}
+        }
+        // A retired node is never promoted.
+        members.learners.retain(|l| !retired.contains(l));
         match autopilot::decide(&members, Instant::now(), since, self.voter_grace) {
             None => {}
             Some(Change::Promote(ids)) => {

@@ -20,7 +20,7 @@ pub fn lease(
     now_ms: u64,
 ) -> Result<Response, StoreError> {
     let token = FencingToken(log_index);
-    if txn.meta.drained.contains(&node.0) {
+    if txn.meta.drained.contains(&node.0) || txn.meta.retired.contains(&node.0) {
         return Ok(Response::Leased { jobs: Vec::new() });
     }
     // Nothing queued lives below the floor (see `Txn::queue_floor`); everything
@@ -238,5 +238,25 @@ mod tests {
             Response::Leased { jobs } => assert_eq!(jobs[0].id, JobId(1)),
             r => panic!("{r:?}"),
         }
+    }
+
+    #[test]
+    fn a_retired_node_leases_nothing_and_a_snapshot_keeps_it_retired() {
+        let h = Harness::new();
+        h.submit(&h.envelope(0));
+        let retire = || h.run(Request::Retire { node: NodeId(4) });
+        assert_eq!(retire(), Response::Retired { changed: true });
+        assert_eq!(retire(), Response::Retired { changed: false });
+        let lease = |h: &Harness| {
+            h.run(Request::Lease {
+                node: NodeId(4),
+                max_jobs: 5,
+                now_ms: 1,
+            })
+        };
+        assert_eq!(lease(&h), Response::Leased { jobs: vec![] });
+        let copy = h.snapshot_copy();
+        assert_eq!(copy.view.retired().unwrap(), [4].into());
+        assert_eq!(lease(&copy), Response::Leased { jobs: vec![] });
     }
 }

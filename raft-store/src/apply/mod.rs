@@ -54,6 +54,9 @@ pub fn apply(txn: &mut Txn, log_index: u64, req: &Request) -> Result<Response, S
             };
             Ok(Response::DrainSet { changed })
         }
+        Request::Retire { node } => Ok(Response::Retired {
+            changed: txn.meta.retired.insert(node.0),
+        }),
         Request::RequeueNode {
             node,
             now_ms,
