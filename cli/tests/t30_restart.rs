@@ -173,3 +173,53 @@ fn nothing_a_job_started_outlives_it() {
         || marker_processes(&format!("{tag}-fenced")) == 0,
     );
 }
+
+/// As root, every attempt gets a cgroup (`shoal nodes` says which kind), and its
+/// `pids_max` stops a fork bomb: past the cap a fork fails (the shell gives up), and
+/// nothing the job started is left; a job under the cap is not disturbed.
+#[test]
+fn a_cgroup_caps_an_attempts_processes() {
+    if !shoal_testkit::root::needs_root(
+        "a_cgroup_caps_an_attempts_processes",
+        "making cgroups needs root or a delegated cgroup",
+    ) {
+        return;
+    }
+    let mut n = TestNode::new(1);
+    let out = common::shoal_in(&n.home, &["init"]);
+    assert!(out.status.success(), "init: {}", common::stderr(&out));
+    let toml = n.home.join("shoal.toml");
+    let t = std::fs::read_to_string(&toml).unwrap();
+    assert!(t.contains("pids_max = 4096"), "{t}");
+    std::fs::write(&toml, t.replace("pids_max = 4096", "pids_max = 32")).unwrap();
+    n.start();
+    let nodes: serde_json::Value = serde_json::from_str(&n.ok(&["nodes", "--json"])).unwrap();
+    let containment = nodes[0]["containment"].as_str().unwrap_or("").to_string();
+    assert!(containment.starts_with("cgroup-v"), "{nodes}");
+    let tag = format!("bomb-{}", std::process::id());
+    let spawn = |count: u32| {
+        format!(
+            "i=0; while [ $i -lt {count} ]; do sh -c 'sleep 300; : {tag}' & i=$((i+1)); done; \
+             echo all started"
+        )
+    };
+    let bomb = n.submit(&["--shell", &spawn(100)]);
+    let waited = n.shoal(&["wait", "--timeout", "30s", &bomb.to_string()]);
+    assert_eq!(common::code(&waited), 1, "the bomb was not stopped");
+    let err = n.ok(&["logs", "--stderr", &bomb.to_string()]);
+    assert!(err.contains("fork"), "no fork was refused: {err}");
+    assert!(!n.ok(&["logs", &bomb.to_string()]).contains("all started"));
+    eventually(Duration::from_secs(10), "nothing of the bomb left", || {
+        marker_processes(&tag) == 0
+    });
+    // Ten processes (twenty with their sleeps) fit under the cap.
+    let fine = n.submit(&["--shell", &spawn(10)]);
+    n.ok(&["wait", "--timeout", "30s", &fine.to_string()]);
+    assert!(n.ok(&["logs", &fine.to_string()]).contains("all started"));
+    eventually(
+        Duration::from_secs(10),
+        "its processes killed at its end",
+        || marker_processes(&tag) == 0,
+    );
+    eprintln!("{containment}: a fork bomb stopped at pids_max = 32");
+}

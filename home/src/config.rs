@@ -80,6 +80,17 @@ pub struct NodeConfig {
     /// in `shoal nodes`, until space is freed. `"0"`: no reserve.
     #[serde(default = "default_disk_reserve", with = "size_text")]
     pub disk_reserve: u64,
+    /// Processes one attempt may have at once (its cgroup's `pids.max`, where the
+    /// machine gives the node a pids controller): a fork bomb stops there. `0`: no
+    /// cap.
+    #[serde(default = "default_pids_max")]
+    pub pids_max: u64,
+}
+
+/// The default `pids_max`.
+pub const DEFAULT_PIDS_MAX: u64 = 4096;
+fn default_pids_max() -> u64 {
+    DEFAULT_PIDS_MAX
 }
 
 /// A size in the file as people write it (`"1GiB"`), held in bytes.
@@ -197,6 +208,7 @@ impl NodeConfig {
             stop_grace_ms: default_stop_grace_ms(),
             output_cap: default_output_cap(),
             disk_reserve: default_disk_reserve(),
+            pids_max: default_pids_max(),
         }
     }
 

@@ -276,6 +276,17 @@ async fn start_loaded(
     let proposer = Proposer::new(raft.clone(), Some(net.clone()));
     let (status_tx, status_rx) = watch::channel(WorkerStatus::default());
     let (disk_tx, disk_rx) = watch::channel(crate::disk::DiskStatus::default());
+    // What the supervisors will manage (they make their cgroups under this
+    // process's): a cgroup per attempt, or the subreaper alone.
+    let containment = match tokio::task::spawn_blocking(shoal_supervisor::cgroup::Layout::probe)
+        .await
+        .ok()
+        .flatten()
+    {
+        Some(layout) => layout.name().to_string(),
+        None => "subreaper".to_string(),
+    };
+    info!(%containment, "jobs are contained by this");
     tasks.spawn(
         crate::disk::watch(
             home.root().to_path_buf(),
@@ -361,6 +372,7 @@ async fn start_loaded(
         p2p: p2p.clone(),
         worker: status_rx.clone(),
         disk: disk_rx.clone(),
+        containment: containment.clone(),
         labels: config.labels.clone(),
         table: adverts.clone(),
     };
@@ -381,6 +393,7 @@ async fn start_loaded(
         view: view.clone(),
         worker: status_rx,
         disk: disk_rx,
+        containment,
     };
     let server = api::serve(state, stop.clone())?;
     tasks.spawn(

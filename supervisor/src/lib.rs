@@ -4,6 +4,7 @@
 //! every job is small: it starts in about 2 ms where the full `shoal` binary needs
 //! about 7 ms (RocksDB's static initializers), and that is on every job's start path.
 
+pub mod cgroup;
 pub mod output;
 pub mod protocol;
 pub mod run;

@@ -28,6 +28,10 @@ pub struct LaunchSpec {
     /// marker line and the rest is dropped. `None`: no cap.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_cap: Option<u64>,
+    /// Processes the attempt may have at once (its cgroup's `pids.max`), where the
+    /// machine has a pids controller. `None`: no cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pids_max: Option<u64>,
 }
 
 /// A control line from the node.

@@ -27,6 +27,7 @@ use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use shoal_types::{AttemptOutcome, FailReason};
 
+use crate::cgroup::{AttemptCgroup, Layout};
 use crate::output::{Pump, Sink};
 use crate::protocol::{LaunchSpec, Report, FENCE, KILL, RENEW};
 use crate::threads::Threads;
@@ -63,6 +64,10 @@ pub fn main() -> i32 {
 /// Runs specs one after another until the node is gone; `emit` prints each report.
 fn serve(rx: &mpsc::Receiver<Event>, tx: &mpsc::Sender<Event>, emit: &mut dyn FnMut(&Report)) {
     let threads = Threads::new();
+    // One cgroup for this supervisor's attempts, one after another: made with the
+    // first, emptied at the end of each, removed when the supervisor ends. (A cgroup
+    // made and removed per attempt cost a quarter of trivial-job throughput.)
+    let mut slot: Option<Option<AttemptCgroup>> = None;
     loop {
         let line = match rx.recv() {
             Ok(Event::Line(l)) => l,
@@ -83,7 +88,11 @@ fn serve(rx: &mpsc::Receiver<Event>, tx: &mpsc::Sender<Event>, emit: &mut dyn Fn
                 continue;
             }
         };
-        let (outcome, node_gone) = run(&spec, &threads, rx, tx, emit);
+        let cgroup = slot.get_or_insert_with(|| slot_cgroup(spec.pids_max));
+        if let Some(cg) = cgroup {
+            cg.set_pids_max(spec.pids_max);
+        }
+        let (outcome, node_gone) = run(&spec, cgroup.as_ref(), &threads, rx, tx, emit);
         emit(&outcome);
         if node_gone {
             return;
@@ -126,6 +135,7 @@ fn report(r: &Report) {
 /// (the pipe closed), after which no further spec can arrive.
 fn run(
     spec: &LaunchSpec,
+    cgroup: Option<&AttemptCgroup>,
     threads: &Threads,
     rx: &mpsc::Receiver<Event>,
     tx: &mpsc::Sender<Event>,
@@ -157,7 +167,8 @@ fn run(
     }
     let started = Instant::now();
     let started_at_ms = shoal_types::time::now_ms();
-    let job = match crate::spawn::spawn(&spec.argv, &spec.cwd, &spec.env) {
+    let join = cgroup.map(AttemptCgroup::join_fds).unwrap_or_default();
+    let job = match crate::spawn::spawn(&spec.argv, &spec.cwd, &spec.env, &join) {
         Ok(j) => j,
         Err(e) => {
             let program = spec.argv.first().map(String::as_str).unwrap_or("");
@@ -168,6 +179,7 @@ fn run(
         }
     };
     let pid = job.pid;
+    let group = Group { pid, cgroup };
     let cap = spec.output_cap.unwrap_or(u64::MAX);
     let pump = Pump::start(
         threads,
@@ -179,7 +191,7 @@ fn run(
     let pump = match pump {
         Ok(p) => p,
         Err(e) => {
-            signal_group(pid, Signal::SIGKILL);
+            signal_group(&group, Signal::SIGKILL);
             reap(pid);
             return finished(failed(format!("cannot collect the job's output: {e}")));
         }
@@ -194,7 +206,7 @@ fn run(
         let _ = waiter.send(reap(pid));
     });
     if let Err(e) = reaper {
-        signal_group(pid, Signal::SIGKILL);
+        signal_group(&group, Signal::SIGKILL);
         reap(pid);
         return finished(failed(format!("cannot wait for the job: {e}")));
     }
@@ -250,7 +262,15 @@ fn run(
                 // child is left (`kill_all` checks first): walking `/proc` after every
                 // job would cost more than the job.
                 let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-                crate::tree::kill_all();
+                // The cgroup is read only when something was left in the tree: a
+                // process cannot leave both, and on cgroup v1 each read of
+                // `cgroup.procs` costs the kernel a pid list.
+                let left = crate::tree::kill_all();
+                if let (true, Some(cg)) = (left || !crate::tree::containing(), group.cgroup) {
+                    if !cg.members().is_empty() {
+                        cg.kill_all();
+                    }
+                }
                 let summaries = pump.finish(OUTPUT_DRAIN);
                 if summaries.is_none() {
                     eprintln!("shoal-supervisor: a process outside the job's group holds its output open; later output is dropped");
@@ -277,31 +297,31 @@ fn run(
             }
             Some(Control::Renew) if kill_at.is_none() => lease_deadline = Instant::now() + lease,
             Some(Control::Renew) => {}
-            Some(Control::Kill) => start_kill(pid, &mut kill_at, grace),
+            Some(Control::Kill) => start_kill(&group, &mut kill_at, grace),
             // Fencing kills at once: the job's slot may be given away within seconds,
             // and a grace period could let two attempts overlap.
             Some(Control::Fence) => {
                 lease_lapsed = true;
-                fence(pid, &mut kill_at);
+                fence(&group, &mut kill_at);
             }
             Some(Control::NodeGone) if !node_gone => {
                 // Nobody will read the result; the job will be re-queued.
                 node_gone = true;
                 lease_lapsed = true;
-                fence(pid, &mut kill_at);
+                fence(&group, &mut kill_at);
             }
             Some(Control::NodeGone) => {}
             None => {
                 let now = Instant::now();
                 if let Some(k) = kill_at {
                     if now >= k {
-                        signal_group(pid, Signal::SIGKILL);
+                        signal_group(&group, Signal::SIGKILL);
                         // Nothing left to escalate to; wait for the reaper.
                         kill_at = Some(now + Duration::from_secs(3600));
                     }
                 } else if timeout_at.is_some_and(|t| now >= t) {
                     timed_out = true;
-                    start_kill(pid, &mut kill_at, grace);
+                    start_kill(&group, &mut kill_at, grace);
                 } else if now >= lease_deadline {
                     if cfg!(feature = "unsafe-disable-fencing") {
                         // A deliberately broken build, for showing that the chaos
@@ -309,7 +329,7 @@ fn run(
                         lease_deadline = now + Duration::from_secs(3600);
                     } else {
                         lease_lapsed = true;
-                        fence(pid, &mut kill_at);
+                        fence(&group, &mut kill_at);
                     }
                 }
             }
@@ -320,21 +340,32 @@ fn run(
 /// `signal` to every process in the job's group (the job leads it, so its pid is the
 /// group id), and to every other process the job started (see `tree`). A group that is
 /// gone already (ESRCH) has nothing left to signal.
-fn signal_group(pid: i32, signal: Signal) {
-    let _ = killpg(Pid::from_raw(pid), signal);
+fn signal_group(group: &Group, signal: Signal) {
+    let _ = killpg(Pid::from_raw(group.pid), signal);
     crate::tree::signal_all(signal);
+    if signal == Signal::SIGKILL {
+        if let Some(cg) = group.cgroup {
+            cg.kill_all();
+        }
+    }
+}
+
+/// The job's process group (its pid) and, where one could be made, its cgroup.
+struct Group<'a> {
+    pid: i32,
+    cgroup: Option<&'a AttemptCgroup>,
 }
 
 /// SIGKILL to the whole group now; nothing left to escalate to.
-fn fence(pid: i32, kill_at: &mut Option<Instant>) {
-    signal_group(pid, Signal::SIGKILL);
+fn fence(group: &Group, kill_at: &mut Option<Instant>) {
+    signal_group(group, Signal::SIGKILL);
     *kill_at = Some(Instant::now() + Duration::from_secs(3600));
 }
 
 /// SIGTERM to the whole group now, SIGKILL after `grace` (once).
-fn start_kill(pid: i32, kill_at: &mut Option<Instant>, grace: Duration) {
+fn start_kill(group: &Group, kill_at: &mut Option<Instant>, grace: Duration) {
     if kill_at.is_none() {
-        signal_group(pid, Signal::SIGTERM);
+        signal_group(group, Signal::SIGTERM);
         *kill_at = Some(Instant::now() + grace);
     }
 }
@@ -386,6 +417,34 @@ fn read_node(tx: mpsc::Sender<Event>) {
     let _ = tx.send(Event::NodeGone);
 }
 
+/// This supervisor's cgroup layout, detected once (`None`: the subreaper alone).
+fn layout() -> Option<&'static Layout> {
+    static LAYOUT: std::sync::OnceLock<Option<Layout>> = std::sync::OnceLock::new();
+    LAYOUT
+        .get_or_init(|| {
+            let me = crate::cgroup::parse_self(&std::fs::read_to_string("/proc/self/cgroup").ok()?);
+            Layout::detect(std::path::Path::new("/sys/fs/cgroup"), &me)
+        })
+        .as_ref()
+}
+
+/// The cgroup this supervisor's attempts run in, where the machine lets it make one;
+/// else `None` (said on stderr) and the subreaper contains the jobs.
+fn slot_cgroup(pids_max: Option<u64>) -> Option<AttemptCgroup> {
+    let layout = layout()?;
+    let name = format!("{}{}", crate::cgroup::PREFIX, std::process::id());
+    match AttemptCgroup::create(layout, &name, pids_max) {
+        Ok(cg) => Some(cg),
+        Err(e) => {
+            eprintln!(
+                "shoal-supervisor: cannot make a {} for its jobs ({e}); containing them with the subreaper only",
+                layout.name()
+            );
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -401,6 +460,7 @@ mod tests {
             lease_ms: 4_000,
             kill_grace_ms: 100,
             output_cap: None,
+            pids_max: None,
             decided_at_ns: Some(crate::protocol::monotonic_ns()),
         }
     }
@@ -454,11 +514,21 @@ mod tests {
             lease_ms: 4_000,
             kill_grace_ms: 100,
             output_cap: None,
+            pids_max: None,
             decided_at_ns,
         };
         let late = crate::protocol::monotonic_ns() - 5_000_000_000;
         let (tx, rx) = mpsc::channel();
-        match run(&spec(Some(late)), &Threads::new(), &rx, &tx, &mut |_| {}).0 {
+        match run(
+            &spec(Some(late)),
+            None,
+            &Threads::new(),
+            &rx,
+            &tx,
+            &mut |_| {},
+        )
+        .0
+        {
             Report::Finished {
                 outcome,
                 lease_lapsed,

@@ -35,6 +35,9 @@ struct ChildArgs {
     stdout: libc::c_int,
     stderr: libc::c_int,
     parent: libc::pid_t,
+    /// `cgroup.procs` files to write `0` (this process) into: the attempt's cgroup.
+    join: *const libc::c_int,
+    join_len: usize,
     /// errno of the step that failed (0: none; the child then exec'd).
     error: libc::c_int,
 }
@@ -43,8 +46,14 @@ const CHILD_STACK: usize = 64 * 1024;
 
 /// Starts `argv` in `cwd` with the supervisor's environment plus `env`, in a new
 /// process group, stdin from /dev/null, stdout and stderr into new pipes, killed by
-/// SIGKILL when the calling thread (the supervisor's main thread) ends.
-pub fn spawn(argv: &[String], cwd: &str, env: &[(String, String)]) -> std::io::Result<Spawned> {
+/// SIGKILL when the calling thread (the supervisor's main thread) ends; first of all
+/// it joins the cgroups whose `cgroup.procs` descriptors are in `join`.
+pub fn spawn(
+    argv: &[String],
+    cwd: &str,
+    env: &[(String, String)],
+    join: &[libc::c_int],
+) -> std::io::Result<Spawned> {
     let Some(program) = argv.first() else {
         return Err(std::io::Error::other("empty command"));
     };
@@ -89,6 +98,8 @@ pub fn spawn(argv: &[String], cwd: &str, env: &[(String, String)]) -> std::io::R
         stderr: raw(&err_w),
         // SAFETY: getpid has no preconditions.
         parent: unsafe { libc::getpid() },
+        join: join.as_ptr(),
+        join_len: join.len(),
         error: 0,
     };
     // Only written by the child, so it need not be initialised.
@@ -153,6 +164,13 @@ extern "C" fn child(arg: *mut libc::c_void) -> libc::c_int {
     }
     // SAFETY: each call is async-signal-safe and takes pointers prepared by the parent.
     unsafe {
+        // Into the attempt's cgroup before anything else: whatever it starts is in
+        // it too.
+        for i in 0..a.join_len {
+            if libc::write(*a.join.add(i), b"0".as_ptr() as *const libc::c_void, 1) != 1 {
+                fail(a);
+            }
+        }
         if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
             fail(a);
         }
@@ -261,7 +279,7 @@ mod tests {
         ]
         .map(String::from)
         .to_vec();
-        let s = spawn(&argv, cwd, &[("SHOAL_X".into(), "y".into())]).unwrap();
+        let s = spawn(&argv, cwd, &[("SHOAL_X".into(), "y".into())], &[]).unwrap();
         let mut out = String::new();
         std::fs::File::from(s.stdout)
             .read_to_string(&mut out)
@@ -283,13 +301,15 @@ mod tests {
 
     #[test]
     fn a_missing_program_or_directory_is_an_error_not_a_child() {
-        let e = spawn(&["no-such-program-here".into()], "/", &[])
+        let e = spawn(&["no-such-program-here".into()], "/", &[], &[])
             .err()
             .unwrap();
         assert_eq!(e.raw_os_error(), Some(libc::ENOENT));
-        let e = spawn(&["true".into()], "/no/such/dir", &[]).err().unwrap();
+        let e = spawn(&["true".into()], "/no/such/dir", &[], &[])
+            .err()
+            .unwrap();
         assert_eq!(e.raw_os_error(), Some(libc::ENOENT));
-        let e = spawn(&["/etc/passwd".into()], "/", &[]).err().unwrap();
+        let e = spawn(&["/etc/passwd".into()], "/", &[], &[]).err().unwrap();
         assert_eq!(e.raw_os_error(), Some(libc::EACCES));
     }
 
@@ -297,10 +317,13 @@ mod tests {
     fn the_job_dies_with_the_thread_that_started_it() {
         // PR_SET_PDEATHSIG fires when the parent *thread* ends: start a long sleep
         // from a thread that then ends, and the sleep must be SIGKILLed.
-        let pid =
-            std::thread::spawn(|| spawn(&["sleep".into(), "30".into()], "/", &[]).unwrap().pid)
-                .join()
-                .unwrap();
+        let pid = std::thread::spawn(|| {
+            spawn(&["sleep".into(), "30".into()], "/", &[], &[])
+                .unwrap()
+                .pid
+        })
+        .join()
+        .unwrap();
         let status = wait(pid);
         assert!(libc::WIFSIGNALED(status), "status {status}");
         assert_eq!(libc::WTERMSIG(status), libc::SIGKILL);
@@ -312,7 +335,7 @@ mod tests {
         let argv: Vec<String> = ["sh", "-c", "exec grep SigIgn /proc/self/status"]
             .map(String::from)
             .to_vec();
-        let s = spawn(&argv, "/", &[]).unwrap();
+        let s = spawn(&argv, "/", &[], &[]).unwrap();
         let mut out = String::new();
         std::fs::File::from(s.stdout)
             .read_to_string(&mut out)

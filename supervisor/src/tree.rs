@@ -32,7 +32,7 @@ pub fn become_subreaper() -> bool {
     ok
 }
 
-fn containing() -> bool {
+pub fn containing() -> bool {
     CONTAINING.load(Ordering::Relaxed)
 }
 
@@ -102,17 +102,17 @@ pub fn signal_all(signal: Signal) {
 
 /// SIGKILLs every descendant and reaps them, until none is left (a process may fork
 /// while it is being killed), for at most about a second. Only once the job's main
-/// process has been reaped: reaping here takes any child.
-pub fn kill_all() {
+/// process has been reaped: reaping here takes any child. True if anything was left.
+pub fn kill_all() -> bool {
     // The common case costs one system call: no child left means no descendant left
     // (an orphan below us would have been re-parented to us).
     if !containing() || !has_children() {
-        return;
+        return false;
     }
     for _ in 0..100 {
         let left = descendants();
         if left.is_empty() {
-            return;
+            return true;
         }
         for pid in &left {
             let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
@@ -121,6 +121,7 @@ pub fn kill_all() {
         std::thread::sleep(Duration::from_millis(10));
     }
     reap_any();
+    true
 }
 
 /// Whether this process has a child (running or not yet reaped); reaps those that

@@ -377,6 +377,11 @@ pub struct NodeStatus {
     /// free than the node's `disk_reserve`.
     #[serde(default)]
     pub disk_low: bool,
+    /// How the node contains its jobs: `cgroup-v2` or `cgroup-v1` (a cgroup per
+    /// attempt), or `subreaper` (no cgroup could be made; the supervisor kills every
+    /// descendant). Empty if not known yet.
+    #[serde(default)]
+    pub containment: String,
     /// How long ago the answering node last heard this node's advert; `None` if it
     /// has not heard one since it started (see `listening_ms`).
     #[serde(default)]

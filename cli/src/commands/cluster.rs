@@ -51,6 +51,11 @@ pub async fn nodes(home: &Home, a: JsonArgs) -> Result<i32, CliError> {
                     _ => "-".into(),
                 },
                 format!("{:.2}", n.load1),
+                if n.containment.is_empty() {
+                    "-".into()
+                } else {
+                    n.containment.clone()
+                },
                 if n.labels.is_empty() {
                     "-".into()
                 } else {
@@ -79,6 +84,7 @@ pub async fn nodes(home: &Home, a: JsonArgs) -> Result<i32, CliError> {
                 "FREE/SLOTS",
                 "DRAINED",
                 "LOAD",
+                "CONTAINMENT",
                 "LABELS",
                 "VERSION",
                 "ADDRS"

@@ -45,6 +45,9 @@ pub struct Advert {
     /// Free disk below the node's reserve: it leases no new work.
     #[serde(default)]
     pub disk_low: bool,
+    /// How the node contains its jobs: `cgroup-v2`, `cgroup-v1` or `subreaper`.
+    #[serde(default)]
+    pub containment: String,
 }
 
 /// The latest advert of every node, with when it arrived.
@@ -144,6 +147,7 @@ pub struct Publisher {
     pub p2p: P2pHandle,
     pub worker: watch::Receiver<WorkerStatus>,
     pub disk: watch::Receiver<crate::disk::DiskStatus>,
+    pub containment: String,
     pub labels: Vec<String>,
     pub table: AdvertTable,
 }
@@ -182,6 +186,7 @@ impl Publisher {
                 version: env!("CARGO_PKG_VERSION").to_string(),
                 at_ms: now_ms(),
                 disk_low: self.disk.borrow().low,
+                containment: self.containment.clone(),
             };
             self.table.put_own(advert.clone());
             let _ = self

@@ -131,8 +131,16 @@ pub async fn nodes(State(s): State<AppState>) -> Json<Vec<NodeStatus>> {
             } else {
                 a.as_ref().is_some_and(|a| a.disk_low)
             };
+            let containment = if id == s.identity.node_id.0 {
+                s.containment.clone()
+            } else {
+                a.as_ref()
+                    .map(|a| a.containment.clone())
+                    .unwrap_or_default()
+            };
             NodeStatus {
                 id: node_name(id),
+                containment,
                 addrs,
                 raft_role: role.to_string(),
                 alive,

@@ -31,4 +31,6 @@ pub struct AppState {
     pub view: StoreView,
     pub worker: watch::Receiver<WorkerStatus>,
     pub disk: watch::Receiver<crate::disk::DiskStatus>,
+    /// How this node contains its jobs (`cgroup-v1`, `cgroup-v2`, `subreaper`).
+    pub containment: String,
 }

@@ -455,6 +455,7 @@ impl Worker {
             kill_grace_ms: self.config.kill_grace_ms,
             decided_at_ns: Some(shoal_supervisor::protocol::monotonic_ns()),
             output_cap: (self.config.output_cap > 0).then_some(self.config.output_cap),
+            pids_max: (self.config.pids_max > 0).then_some(self.config.pids_max),
         };
         self.supervisors
             .launch(&launch_spec, job.id, job.token, events.clone())
