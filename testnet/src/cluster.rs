@@ -1,6 +1,7 @@
 //! Starting and stopping `shoal node` processes in temporary homes, alone or as a
 //! cluster (on 127.0.0.1, or on the places a [`crate::net::Net`] gives).
 
+use std::os::fd::RawFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -21,6 +22,9 @@ pub struct LocalNode {
     netns: Option<PathBuf>,
     /// Extra environment (e.g. libfaketime for clock skew).
     env: Vec<(String, String)>,
+    /// `cgroup.procs` files (open) the process writes itself into before exec: the
+    /// node's own cgroup, which the freeze fault freezes with everything under it.
+    cgroup_procs: Vec<RawFd>,
     child: Option<Child>,
 }
 
@@ -31,6 +35,8 @@ pub struct NodeSpec {
     pub home: PathBuf,
     pub place: crate::net::Place,
     pub env: Vec<(String, String)>,
+    /// See [`LocalNode`]'s field: descriptors that outlive the node.
+    pub cgroup_procs: Vec<RawFd>,
 }
 
 /// A TCP port that was free a moment ago on 127.0.0.1.
@@ -68,6 +74,7 @@ impl LocalNode {
             args,
             netns: None,
             env: Vec::new(),
+            cgroup_procs: Vec::new(),
             child: None,
         };
         node.restart()?;
@@ -76,10 +83,57 @@ impl LocalNode {
 
     /// Starts the process again on the same home (after `kill9`).
     pub fn restart(&mut self) -> anyhow::Result<()> {
+        self.restart_with(&[])
+    }
+
+    /// Starts the process again with `extra` arguments for this start only (e.g.
+    /// `--rejoin`).
+    pub fn restart_with(&mut self, extra: &[String]) -> anyhow::Result<()> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.dir.join("node.log"))?;
+        let child = self
+            .command(extra)?
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("cannot start {}", self.shoal.display()))?;
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// Starts the process on the same home expecting it to refuse: its exit status
+    /// and stderr, or `None` (and the process killed) if it still runs after
+    /// `within`.
+    pub fn expect_refusal(
+        &mut self,
+        within: Duration,
+    ) -> anyhow::Result<Option<(std::process::ExitStatus, String)>> {
+        let err = self.dir.join("refusal.log");
+        let mut child = self
+            .command(&[])?
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&err)?)
+            .spawn()
+            .with_context(|| format!("cannot start {}", self.shoal.display()))?;
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = child.try_wait()? {
+                return Ok(Some((status, std::fs::read_to_string(&err)?)));
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Ok(None);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn command(&self, extra: &[String]) -> anyhow::Result<Command> {
         let mut cmd = Command::new(&self.shoal);
         cmd.args(["node", "--home"])
             .arg(&self.home)
@@ -88,28 +142,32 @@ impl LocalNode {
             // long, then hands them back: short, so a run's stops stay quick.
             .args(["--stop-grace", "2s"])
             .args(&self.args)
+            .args(extra)
             .env("SHOAL_LOG", "warn")
             // May override SHOAL_LOG.
-            .envs(self.env.iter().map(|(k, v)| (k, v)));
-        let ns = match &self.netns {
-            Some(p) => Some(
-                crate::net::enter::NetNs::open(p)
-                    .with_context(|| format!("cannot open namespace {}", p.display()))?,
-            ),
-            None => None,
-        };
-        if let Some(ns) = &ns {
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .process_group(0);
+        if let Some(p) = &self.netns {
+            let ns = crate::net::enter::NetNs::open(p)
+                .with_context(|| format!("cannot open namespace {}", p.display()))?;
             ns.apply(&mut cmd);
         }
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .process_group(0)
-            .spawn()
-            .with_context(|| format!("cannot start {}", self.shoal.display()))?;
-        self.child = Some(child);
-        Ok(())
+        if !self.cgroup_procs.is_empty() {
+            let fds = self.cgroup_procs.clone();
+            // SAFETY: between fork and exec only write(2) on descriptors this
+            // process holds open, from memory allocated before the fork.
+            unsafe {
+                cmd.pre_exec(move || {
+                    for fd in &fds {
+                        if libc::write(*fd, b"0".as_ptr().cast(), 1) != 1 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                    }
+                    Ok(())
+                });
+            }
+        }
+        Ok(cmd)
     }
 
     /// Whether the process has exited on its own (reaps it if so).
@@ -224,6 +282,7 @@ pub async fn local_cluster(
                 proxy_port: None,
             },
             env: Vec::new(),
+            cgroup_procs: Vec::new(),
         });
     }
     cluster_on(shoal, specs, slots).await
@@ -242,47 +301,65 @@ pub async fn cluster_on(
     let first = specs.first().context("no nodes")?.place.reachable();
     let n = specs.len();
     for (i, spec) in specs.into_iter().enumerate() {
-        std::fs::create_dir_all(&spec.dir)?;
-        let mut args = vec![
-            "--no-mdns".to_string(),
-            "--listen".into(),
-            spec.place.listen(),
-        ];
-        if spec.place.proxy_port.is_some() {
-            args.extend(["--advertise".into(), spec.place.reachable()]);
-        }
-        if i > 0 {
-            let out = Command::new(shoal)
-                .args(["init", "--home"])
-                .arg(&spec.home)
-                .arg("--join")
-                .arg(nodes[0].home.join("cluster.bundle"))
-                .output()?;
-            anyhow::ensure!(
-                out.status.success(),
-                "init --join failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            args.extend(["--bootstrap".into(), first.clone()]);
-        }
-        let mut node = LocalNode {
-            home: spec.home,
-            shoal: shoal.to_path_buf(),
-            dir: spec.dir,
-            slots,
-            args,
-            netns: spec.place.netns,
-            env: spec.env,
-            child: None,
-        };
-        node.restart()?;
-        if i == 0 {
+        let node = if i == 0 {
+            let mut node = start_node(shoal, spec, slots, None)?;
             node.wait_leader().await?;
-        }
+            node
+        } else {
+            let bundle = nodes[0].home.join("cluster.bundle");
+            start_node(shoal, spec, slots, Some((&bundle, &first)))?
+        };
         nodes.push(node);
     }
     wait_converged(&nodes, expected_voters(n)).await?;
     Ok(nodes)
+}
+
+/// Starts one node at its place: a new cluster, or (`join`: a bundle and a member's
+/// address) `init --join` then a node that bootstraps from that member. Does not
+/// wait for it.
+pub fn start_node(
+    shoal: &Path,
+    spec: NodeSpec,
+    slots: u32,
+    join: Option<(&Path, &str)>,
+) -> anyhow::Result<LocalNode> {
+    std::fs::create_dir_all(&spec.dir)?;
+    let mut args = vec![
+        "--no-mdns".to_string(),
+        "--listen".into(),
+        spec.place.listen(),
+    ];
+    if spec.place.proxy_port.is_some() {
+        args.extend(["--advertise".into(), spec.place.reachable()]);
+    }
+    if let Some((bundle, via)) = join {
+        let out = Command::new(shoal)
+            .args(["init", "--home"])
+            .arg(&spec.home)
+            .arg("--join")
+            .arg(bundle)
+            .output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "init --join failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        args.extend(["--bootstrap".into(), via.to_string()]);
+    }
+    let mut node = LocalNode {
+        home: spec.home,
+        shoal: shoal.to_path_buf(),
+        dir: spec.dir,
+        slots,
+        args,
+        netns: spec.place.netns,
+        env: spec.env,
+        cgroup_procs: spec.cgroup_procs,
+        child: None,
+    };
+    node.restart()?;
+    Ok(node)
 }
 
 /// How many voters a cluster of `nodes` healthy nodes settles on: always odd (1

@@ -130,6 +130,7 @@ pub async fn up(a: UpArgs) -> anyhow::Result<()> {
                 dir,
                 place: net.places[i].clone(),
                 env: vec![("SHOAL_LOG".into(), "info,openraft=warn".into())],
+                cgroup_procs: Vec::new(),
             }
         })
         .collect();

@@ -43,6 +43,16 @@ enum Command {
         events: PathBuf,
         key: String,
         millis: u64,
+        /// Start a child that calls setsid and lives on
+        #[arg(long)]
+        escape: bool,
+    },
+    /// Internal: the escaped child of a `__job --escape`.
+    #[command(name = "__escapee", hide = true)]
+    Escapee {
+        events: PathBuf,
+        job: u64,
+        attempt: u32,
     },
     /// Measure a one-node and a three-node cluster on 127.0.0.1; every figure is
     /// printed beside a reference measured on this machine in the same run.
@@ -72,10 +82,22 @@ fn main() -> ExitCode {
             events,
             key,
             millis,
-        } => match chaos::job::run(&events, &key, millis) {
+            escape,
+        } => match chaos::job::run(&events, &key, millis, escape) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("shoal-testnet __job: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Escapee {
+            events,
+            job,
+            attempt,
+        } => match chaos::job::escapee(&events, job, attempt) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("shoal-testnet __escapee: {e}");
                 ExitCode::FAILURE
             }
         },

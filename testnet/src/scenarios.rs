@@ -32,6 +32,30 @@ pub const SCENARIOS: &[(&str, &str)] = &[
         "bad-peer",
         "a rogue process with forged envelopes and certificates",
     ),
+    (
+        "leader-pause",
+        "SIGSTOP the leader past the election timeout, then SIGCONT",
+    ),
+    (
+        "wiped-disk",
+        "a follower, then the genesis node, loses its db/; must refuse, then --rejoin",
+    ),
+    (
+        "corrupt-follower",
+        "a byte flipped in a stopped follower's WAL or table file; must refuse",
+    ),
+    (
+        "escape",
+        "jobs whose children call setsid, ended by cancel, timeout and fencing",
+    ),
+    (
+        "freeze",
+        "freeze a worker's node and its jobs (cgroup freezer) for two leases",
+    ),
+    (
+        "poison",
+        "a certified rogue forwards oversized arrays, batches, leases, cancels",
+    ),
 ];
 
 pub fn table() -> String {

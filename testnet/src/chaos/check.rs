@@ -30,8 +30,22 @@ pub struct Findings {
     pub unfinished_after_heal: usize,
     /// Seconds from healing to one leader and one membership on every node.
     pub converge_s: Option<f64>,
+    /// Checks of the faults themselves that failed (see [`Event::Violation`]).
+    pub fault_violations: usize,
+    /// The longest a frozen attempt lived on after its node was thawed while a
+    /// later attempt of its job ran (ms); within [`THAW_OVERLAP_MS`] it is not
+    /// counted as an overlap.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thaw_overlap_ms: Option<f64>,
+    /// Attempts that ran to their end but that the cluster recorded as lost: late
+    /// completions it refused (a frozen or stopped worker's).
+    pub late_ends_refused: usize,
     pub ok: bool,
 }
+
+/// How long a frozen attempt may go on after its node thaws, before the node
+/// sees that its lease ran out and kills it (CHAOS.md S5b).
+pub const THAW_OVERLAP_MS: f64 = 100.0;
 
 /// Healing must bring one leader and one membership within this many seconds.
 pub const CONVERGE_WITHIN_S: f64 = 10.0;
@@ -40,6 +54,8 @@ pub const CONVERGE_WITHIN_S: f64 = 10.0;
 struct Attempt {
     start: u64,
     last: u64,
+    node: String,
+    ended: bool,
 }
 
 pub fn check(events: &[Event]) -> Findings {
@@ -52,6 +68,10 @@ pub fn check(events: &[Event]) -> Findings {
     let mut jobs_of_key: HashMap<String, BTreeSet<u64>> = HashMap::new();
     let mut unsigned = BTreeSet::new();
     let mut converge_s = None;
+    let mut violations = 0;
+    let mut thaws: Vec<(u64, u64, &str)> = Vec::new();
+    // Per job, which of its recorded attempts (1-based) the cluster called lost.
+    let mut lost_attempts: BTreeSet<(u64, u32)> = BTreeSet::new();
     for e in events {
         match e {
             Event::Ack { key, id, .. } => {
@@ -68,6 +88,11 @@ pub fn check(events: &[Event]) -> Findings {
                 attempts,
             } => {
                 finals.insert(*id, state.clone());
+                for (k, a) in attempts.iter().enumerate() {
+                    if a == "lost" {
+                        lost_attempts.insert((*id, k as u32 + 1));
+                    }
+                }
                 let done = attempts.iter().position(|a| a != "lost" && a != "running");
                 if let Some(k) = done {
                     completed_by.insert(*id, k as u32 + 1);
@@ -81,10 +106,12 @@ pub fn check(events: &[Event]) -> Findings {
                 job,
                 attempt,
                 key,
+                node,
                 ..
             } => {
                 let a = attempts.entry((*job, *attempt)).or_default();
                 a.start = *t;
+                a.node = node.clone();
                 a.last = a.last.max(*t);
                 jobs_of_key.entry(key.clone()).or_default().insert(*job);
                 if key.starts_with("forged-") {
@@ -98,8 +125,11 @@ pub fn check(events: &[Event]) -> Findings {
             Event::End { t, job, attempt } => {
                 let a = attempts.entry((*job, *attempt)).or_default();
                 a.last = a.last.max(*t);
+                a.ended = true;
             }
             Event::Converged { s } => converge_s = Some(*s),
+            Event::Violation { .. } => violations += 1,
+            Event::Thawed { t, from, node } => thaws.push((*from, *t, node)),
             _ => {}
         }
     }
@@ -108,7 +138,12 @@ pub fn check(events: &[Event]) -> Findings {
             ran_again.insert(*job);
         }
     }
+    let late_ends = attempts
+        .iter()
+        .filter(|(k, a)| a.ended && lost_attempts.contains(k))
+        .count();
     let mut overlaps = BTreeSet::new();
+    let mut thaw_overlap_ms: Option<f64> = None;
     let mut by_job: BTreeMap<u64, Vec<&Attempt>> = BTreeMap::new();
     for ((job, _), a) in &attempts {
         by_job.entry(*job).or_default().push(a);
@@ -117,8 +152,22 @@ pub fn check(events: &[Event]) -> Findings {
         list.sort_by_key(|a| a.start);
         for w in list.windows(2) {
             // The earlier attempt showed life after the later one started.
-            if w[0].last > w[1].start {
-                overlaps.insert(*job);
+            if w[0].last <= w[1].start {
+                continue;
+            }
+            // Frozen while the later one started, and alive only just after the
+            // thaw: the bounded overlap of S5b, reported rather than counted.
+            let after_thaw = thaws.iter().find_map(|(from, to, node)| {
+                (*node == w[0].node && w[0].start < *from && w[1].start < *to && w[0].last >= *to)
+                    .then(|| (w[0].last - to) as f64 / 1e6)
+            });
+            match after_thaw {
+                Some(ms) if ms <= THAW_OVERLAP_MS => {
+                    thaw_overlap_ms = Some(thaw_overlap_ms.map_or(ms, |m| m.max(ms)));
+                }
+                _ => {
+                    overlaps.insert(*job);
+                }
             }
         }
     }
@@ -147,9 +196,13 @@ pub fn check(events: &[Event]) -> Findings {
         duplicate_jobs,
         unfinished_after_heal: unfinished,
         converge_s,
+        fault_violations: violations,
+        thaw_overlap_ms,
+        late_ends_refused: late_ends,
         ok: false,
     };
     f.ok = f.lost == 0
+        && f.fault_violations == 0
         && f.double_runs == 0
         && f.unsigned_ran == 0
         && f.duplicate_jobs == 0
@@ -279,5 +332,76 @@ mod tests {
             .cloned()
             .collect();
         assert!(!check(&never).ok);
+
+        let mut violated = clean.clone();
+        violated.push(Event::Violation {
+            t: 60,
+            what: "a wiped node started".into(),
+        });
+        let f = check(&violated);
+        assert_eq!((f.fault_violations, f.ok), (1, false));
+    }
+
+    const MS: u64 = 1_000_000;
+
+    /// Attempt 1 ran on node "n" frozen from 100 ms to 1 s; attempt 2 started at
+    /// 500 ms elsewhere; attempt 1 was last alive `after` ms past the thaw.
+    fn frozen(after: u64) -> Vec<Event> {
+        vec![
+            Event::Ack {
+                t: 1,
+                key: "k1".into(),
+                id: 1,
+            },
+            start(10 * MS, 1, 1),
+            Event::Start {
+                t: 500 * MS,
+                job: 1,
+                attempt: 2,
+                node: "m".into(),
+                token: 2,
+                key: "k1".into(),
+            },
+            Event::End {
+                t: (1000 + after) * MS,
+                job: 1,
+                attempt: 1,
+            },
+            Event::Thawed {
+                t: 1000 * MS,
+                from: 100 * MS,
+                node: "n".into(),
+            },
+            Event::End {
+                t: 2000 * MS,
+                job: 1,
+                attempt: 2,
+            },
+            Event::Final {
+                id: 1,
+                state: "succeeded".into(),
+                attempts: vec!["lost".into(), "ok".into()],
+            },
+            Event::Converged { s: 1.0 },
+        ]
+    }
+
+    #[test]
+    fn a_frozen_attempt_may_live_on_briefly_after_its_thaw_and_no_longer() {
+        let f = check(&frozen(40));
+        assert!(f.ok, "{f:?}");
+        assert_eq!(f.thaw_overlap_ms, Some(40.0));
+        // It ran to its end after the thaw; the cluster took the later attempt's.
+        assert_eq!(f.late_ends_refused, 1);
+
+        let f = check(&frozen(250));
+        assert_eq!((f.overlaps, f.double_runs, f.ok), (1, 1, false), "{f:?}");
+
+        // The same life after the thaw, on a node that was not frozen: an overlap.
+        let mut elsewhere = frozen(40);
+        if let Some(Event::Thawed { node, .. }) = elsewhere.get_mut(4) {
+            *node = "x".into();
+        }
+        assert_eq!(check(&elsewhere).overlaps, 1);
     }
 }

@@ -1,23 +1,23 @@
 //! The faults of each scenario, one round at a time, on the seeded schedule; every
 //! fault and its healing is written to the history.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::bail;
-use shoal_types::api::{JobStatus, SubmitRequest, SubmitResponse};
 
 use super::history::{now_ns, Event, Recorder};
+use super::probe::{probe_on, Probe};
 use super::world::World;
 use super::{Ctx, Rng};
 use crate::net::proxy::Link;
 
 /// Sleeps between `min` and `min + spread` ms.
-async fn pause(rng: &mut Rng, min: u64, spread: u64) {
+pub(super) async fn pause(rng: &mut Rng, min: u64, spread: u64) {
     tokio::time::sleep(Duration::from_millis(min + rng.below(spread))).await;
 }
 
 /// `k` distinct nodes out of `n`, seeded.
-fn pick(rng: &mut Rng, n: usize, k: usize) -> Vec<usize> {
+pub(super) fn pick(rng: &mut Rng, n: usize, k: usize) -> Vec<usize> {
     let mut all: Vec<usize> = (0..n).collect();
     for i in 0..k {
         let j = i + rng.below((n - i) as u64) as usize;
@@ -28,7 +28,7 @@ fn pick(rng: &mut Rng, n: usize, k: usize) -> Vec<usize> {
     all
 }
 
-fn rest(n: usize, of: &[usize]) -> Vec<usize> {
+pub(super) fn rest(n: usize, of: &[usize]) -> Vec<usize> {
     (0..n).filter(|i| !of.contains(i)).collect()
 }
 
@@ -60,13 +60,49 @@ pub async fn inject(
         "worker-stop" => {
             // Make sure a job that outlives the stop runs there: drain the others,
             // submit a 14 s probe, wait for it to start, undrain.
-            probe_on(w, li, follower, clients, ctx, round).await?;
+            let probe = Probe::new("probe", round, 14_000);
+            probe_on(w, li, follower, clients, ctx, &probe).await?;
             // Longer than lease + margin (8 s): its jobs must move, never overlap.
             note(format!("SIGSTOP node {follower}"));
             w.nodes[follower].signal(libc::SIGSTOP);
             pause(rng, 9000, 2000).await;
             w.nodes[follower].signal(libc::SIGCONT);
             note(format!("SIGCONT node {follower}"));
+        }
+        "leader-pause" => {
+            // Past the election timeout: the others elect a new leader; resumed, the
+            // old one must step down without committing or acknowledging anything
+            // alone (every acknowledgement is judged by the lost check).
+            note(format!("SIGSTOP the leader, node {li}"));
+            w.nodes[li].signal(libc::SIGSTOP);
+            pause(rng, 3000, 2000).await;
+            w.nodes[li].signal(libc::SIGCONT);
+            note(format!("SIGCONT node {li}"));
+        }
+        "wiped-disk" | "corrupt-follower" => {
+            super::store::inject(name, w, rng, clients, round, li).await?;
+        }
+        "escape" => {
+            super::escape::inject(w, rng, clients, ctx, round, li, follower).await?;
+        }
+        "freeze" => {
+            super::freeze::inject(w, clients, ctx, round, li, follower).await?;
+        }
+        "poison" => {
+            let taken =
+                super::rogue::attack_from(w, ctx, round, super::rogue::Rogue::Poisoner).await?;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            // Restarted as systemd would, so the run goes on; the death is the finding.
+            let dead = w.revive()?;
+            if !dead.is_empty() {
+                clients.record(&Event::Violation {
+                    t: now_ns(),
+                    what: format!("nodes {dead:?} exited after the poison round"),
+                });
+            }
+            note(format!(
+                "poison: {taken} oversized requests accepted, nodes exited: {dead:?}"
+            ));
         }
         "restart-all" => {
             note("kill -9 every node".into());
@@ -189,84 +225,13 @@ pub async fn inject(
             note(format!("clock of node {victim} back"));
         }
         "bad-peer" => {
-            let accepted = super::rogue::attack_from(w, ctx, round).await?;
+            let accepted =
+                super::rogue::attack_from(w, ctx, round, super::rogue::Rogue::Forger).await?;
             note(format!(
                 "bad peers: {accepted} forged submissions or admissions accepted"
             ));
         }
         other => bail!("scenario {other} has no fault"),
-    }
-    Ok(())
-}
-
-/// Places a long probe job on node `target` (recorded like any workload submit).
-async fn probe_on(
-    w: &World,
-    leader: usize,
-    target: usize,
-    clients: &Recorder,
-    ctx: &Ctx,
-    round: u64,
-) -> anyhow::Result<()> {
-    use shoal_types::api::{DrainRequest, DrainResponse};
-    let nodes = &w.nodes;
-    let api = nodes[leader].client();
-    let drain = |node: String, drained: bool| {
-        let api = api.clone();
-        async move {
-            api.post::<_, DrainResponse>(
-                "/v1/drain",
-                &DrainRequest {
-                    node: Some(node),
-                    drained,
-                },
-            )
-            .await
-        }
-    };
-    let ids: Vec<String> = {
-        let mut v = Vec::new();
-        for n in nodes {
-            v.push(n.status().await?.node_id);
-        }
-        v
-    };
-    for (i, id) in ids.iter().enumerate() {
-        if i != target {
-            drain(id.clone(), true).await?;
-        }
-    }
-    let key = format!("probe-{round}");
-    let mut spec = super::workload::job_spec(&ctx.exe, &ctx.jobs_file, &key, 14_000);
-    // Ahead of the workload's backlog, which the one undrained node cannot keep up with.
-    spec.priority = 100;
-    clients.record(&Event::Submit {
-        t: now_ns(),
-        key: key.clone(),
-        node: leader,
-    });
-    let r: SubmitResponse = api.post("/v1/jobs", &SubmitRequest { spec }).await?;
-    clients.record(&Event::Ack {
-        t: now_ns(),
-        key,
-        id: r.id.0,
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let s: JobStatus = api.get(&format!("/v1/jobs/{}", r.id)).await?;
-        if s.state == shoal_types::JobState::Running {
-            break;
-        }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "the probe job did not start within 30 s"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    for (i, id) in ids.iter().enumerate() {
-        if i != target {
-            drain(id.clone(), false).await?;
-        }
     }
     Ok(())
 }

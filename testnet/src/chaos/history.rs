@@ -65,6 +65,27 @@ pub enum Event {
     Converged {
         s: f64,
     },
+    /// A fault's own check failed: a node started on a wiped or damaged store, an
+    /// oversized request was accepted, a node died of one, an escaped process
+    /// outlived its job.
+    Violation {
+        t: u64,
+        what: String,
+    },
+    /// Node `node` (its Shoal id) and everything it started was frozen from `from`
+    /// until `t`.
+    Thawed {
+        t: u64,
+        from: u64,
+        node: String,
+    },
+    /// A job's child left its session (`setsid`) as process `pid`.
+    Escapee {
+        t: u64,
+        pid: i32,
+        job: u64,
+        attempt: u32,
+    },
 }
 
 /// Nanoseconds of the machine's monotonic clock (see [`monotonic_ns`]): one clock

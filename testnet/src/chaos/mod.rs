@@ -2,13 +2,19 @@
 //! node processes while faults are injected on a seeded schedule, a history of
 //! everything that happened, and a checker over it.
 
+pub mod admin;
 pub mod check;
 pub mod clock;
 pub mod disk;
+pub mod escape;
 pub mod faults;
+pub mod freeze;
 pub mod history;
 pub mod job;
+pub mod poison;
+pub mod probe;
 pub mod rogue;
+pub mod store;
 pub mod workload;
 pub mod world;
 
@@ -225,6 +231,7 @@ async fn scenario(
             exe: ctx.exe.clone(),
             jobs_file: ctx.jobs_file.clone(),
             seed: a.seed,
+            escape: name == "escape",
         }
         .run(clients.clone(), stop.clone()),
     );
@@ -269,6 +276,12 @@ async fn scenario(
     let finals = read_finals(&w, &history::read(&hist)?).await?;
     for f in &finals {
         clients.record(f);
+    }
+    if name == "escape" {
+        let left = escape::sweep(&hist, &clients)?;
+        if left > 0 {
+            eprintln!("{name}: {left} escaped children outlived the run");
+        }
     }
     for n in w.nodes.drain(..) {
         n.stop();

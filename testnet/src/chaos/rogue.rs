@@ -18,7 +18,7 @@ use shoal_types::{keys, Certificate, EnvelopeBody, JobSpec, NodeId, SignedEnvelo
 
 use super::history::{now_ns, Event, Recorder};
 
-fn rogue(
+pub(super) fn rogue(
     key: &SigningKey,
     cert: Certificate,
     cluster: &str,
@@ -38,7 +38,7 @@ fn rogue(
 
 /// Peers that admitted the rogue within `wait`; requests from other peers are
 /// answered with nothing.
-async fn admitted(events: &mut P2pEvents, wait: Duration) -> Vec<PeerId> {
+pub(super) async fn admitted(events: &mut P2pEvents, wait: Duration) -> Vec<PeerId> {
     let mut peers = Vec::new();
     let deadline = tokio::time::Instant::now() + wait;
     while let Ok(Some(ev)) = tokio::time::timeout_at(deadline, events.recv()).await {
@@ -174,12 +174,23 @@ pub async fn attack(
     Ok(accepted)
 }
 
-/// Runs [`attack`] against the world's nodes: from the rogue's own namespace in
-/// netns mode (a thread that entered it), from 127.0.0.1 on loopback.
+/// Which rogue [`attack_from`] runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Rogue {
+    /// Forged envelopes and certificates ([`attack`]).
+    Forger,
+    /// Oversized requests ([`super::poison::attack`]).
+    Poisoner,
+}
+
+/// Runs a rogue against the world's nodes: from the rogue's own namespace in netns
+/// mode (a thread that entered it), from 127.0.0.1 on loopback. How many of its
+/// requests a node accepted.
 pub async fn attack_from(
     w: &super::world::World,
     ctx: &super::Ctx,
     round: u64,
+    which: Rogue,
 ) -> anyhow::Result<usize> {
     let bootstrap: Vec<Addr> = w
         .net
@@ -203,7 +214,12 @@ pub async fn attack_from(
         let result = async {
             // Its own handle on the clients' history (appends of whole lines).
             let rec = Recorder::open(&history)?;
-            attack(&bundle, bootstrap, &listen, &jobs, &exe, &rec, round).await
+            match which {
+                Rogue::Forger => {
+                    attack(&bundle, bootstrap, &listen, &jobs, &exe, &rec, round).await
+                }
+                Rogue::Poisoner => super::poison::attack(&bundle, bootstrap, &listen, &rec).await,
+            }
         }
         .await;
         let _ = tx.send(result);

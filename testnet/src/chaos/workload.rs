@@ -24,20 +24,30 @@ pub struct Workload {
     pub exe: String,
     pub jobs_file: PathBuf,
     pub seed: u64,
+    /// Every job starts a child that escapes its process group (`__job --escape`).
+    pub escape: bool,
 }
 
-/// The spec of workload job `key`, running `millis` ms.
-pub fn job_spec(exe: &str, jobs_file: &std::path::Path, key: &str, millis: u64) -> JobSpec {
-    let mut spec = JobSpec::argv(
-        vec![
-            exe.to_string(),
-            "__job".into(),
-            jobs_file.to_string_lossy().into_owned(),
-            key.to_string(),
-            millis.to_string(),
-        ],
-        "/",
-    );
+/// The spec of workload job `key`, running `millis` ms (with an escaping child
+/// when `escape`).
+pub fn job_spec(
+    exe: &str,
+    jobs_file: &std::path::Path,
+    key: &str,
+    millis: u64,
+    escape: bool,
+) -> JobSpec {
+    let mut argv = vec![
+        exe.to_string(),
+        "__job".into(),
+        jobs_file.to_string_lossy().into_owned(),
+        key.to_string(),
+        millis.to_string(),
+    ];
+    if escape {
+        argv.push("--escape".into());
+    }
+    let mut spec = JobSpec::argv(argv, "/");
     spec.dedup_key = Some(key.to_string());
     // The chaos runs check that no acknowledged job is lost however often its nodes
     // die; giving up after a few losses is another rule (tested in raft-store).
@@ -62,7 +72,7 @@ impl Workload {
                 100 + rng.below(600)
             };
             let key = format!("k{n}");
-            let spec = job_spec(&self.exe, &self.jobs_file, &key, millis);
+            let spec = job_spec(&self.exe, &self.jobs_file, &key, millis, self.escape);
             let sockets = self.sockets.clone();
             let clients = clients.clone();
             let step = 1 + rng.below(sockets.len() as u64 - 1) as usize;

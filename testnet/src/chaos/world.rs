@@ -10,11 +10,15 @@ use anyhow::{bail, Context};
 
 use super::clock::Clocks;
 use super::disk::Disks;
+use super::freeze::NodeCgroup;
 use crate::cluster::{cluster_on, wait_converged, LocalNode, NodeSpec};
 use crate::net::{proxy::Link, Mode, Net};
 
 pub struct World {
     pub nodes: Vec<LocalNode>,
+    /// Each node's own cgroup (the freeze scenario), after `nodes`: removed once
+    /// the nodes have stopped.
+    pub cgroups: Vec<NodeCgroup>,
     pub net: Net,
     pub disks: Option<Disks>,
     pub clocks: Option<Clocks>,
@@ -46,7 +50,14 @@ impl World {
         } else {
             None
         };
-        let rogue_at = if name == "bad-peer" {
+        let cgroups = if name == "freeze" {
+            (0..n)
+                .map(NodeCgroup::create)
+                .collect::<anyhow::Result<Vec<_>>>()?
+        } else {
+            Vec::new()
+        };
+        let rogue_at = if name == "bad-peer" || name == "poison" {
             net.add_host("rogue")?
         } else {
             None
@@ -63,6 +74,7 @@ impl World {
                 },
                 place: net.places[i].clone(),
                 env: clocks.as_ref().map(|c| c.env(i)).unwrap_or_default(),
+                cgroup_procs: cgroups.get(i).map(|c| c.join_fds()).unwrap_or_default(),
             })
             .collect();
         let nodes = cluster_on(shoal, specs, 2)
@@ -71,6 +83,7 @@ impl World {
         let bundle = nodes[0].home.join("cluster.bundle");
         Ok(World {
             nodes,
+            cgroups,
             net,
             disks,
             clocks,
@@ -125,6 +138,9 @@ impl World {
             for i in 0..self.nodes.len() {
                 c.set(i, 0)?;
             }
+        }
+        for c in &self.cgroups {
+            c.freeze(false);
         }
         for n in &self.nodes {
             n.signal(libc::SIGCONT);
