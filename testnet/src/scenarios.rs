@@ -45,6 +45,10 @@ pub const SCENARIOS: &[(&str, &str)] = &[
         "a byte flipped in a stopped follower's WAL or table file; must refuse",
     ),
     (
+        "membership-churn",
+        "a node joins and the dead or cut-off one is removed while the fault lasts",
+    ),
+    (
         "escape",
         "jobs whose children call setsid, ended by cancel, timeout and fencing",
     ),

@@ -78,6 +78,13 @@ fn corrupt_follower_smoke_refuses_then_rejoins() {
 }
 
 #[test]
+fn membership_churn_smoke_replaces_a_dead_node() {
+    let (_, history) = smoke("membership-churn", "7");
+    assert!(history.contains("to replace node"), "{history}");
+    assert!(history.contains("removed node"), "{history}");
+}
+
+#[test]
 fn escape_smoke_cancel_kills_the_escaped_child() {
     let (_, history) = smoke("escape", "7");
     assert!(history.contains("its child left its session"), "{history}");

@@ -82,6 +82,9 @@ pub async fn inject(
         "wiped-disk" | "corrupt-follower" => {
             super::store::inject(name, w, rng, clients, round, li).await?;
         }
+        "membership-churn" => {
+            super::churn::inject(w, clients, round, li, follower).await?;
+        }
         "escape" => {
             super::escape::inject(w, rng, clients, ctx, round, li, follower).await?;
         }

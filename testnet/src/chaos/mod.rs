@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod check;
+pub mod churn;
 pub mod clock;
 pub mod disk;
 pub mod escape;
@@ -227,7 +228,7 @@ async fn scenario(
     let stop = Arc::new(AtomicBool::new(false));
     let workload = tokio::spawn(
         workload::Workload {
-            sockets: w.nodes.iter().map(|n| n.home.join("shoal.sock")).collect(),
+            sockets: w.sockets.clone(),
             exe: ctx.exe.clone(),
             jobs_file: ctx.jobs_file.clone(),
             seed: a.seed,

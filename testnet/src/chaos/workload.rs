@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use shoal_types::api::{SubmitRequest, SubmitResponse};
@@ -20,7 +20,8 @@ const SUBMIT_TIMEOUT: Duration = Duration::from_secs(5);
 const TRIES: u32 = 4;
 
 pub struct Workload {
-    pub sockets: Vec<PathBuf>,
+    /// The nodes' API sockets, by node index; membership churn replaces one.
+    pub sockets: Arc<RwLock<Vec<PathBuf>>>,
     pub exe: String,
     pub jobs_file: PathBuf,
     pub seed: u64,
@@ -63,7 +64,8 @@ impl Workload {
         let mut n = 0u64;
         while !stop.load(Ordering::Relaxed) {
             n += 1;
-            let first = rng.below(self.sockets.len() as u64) as usize;
+            let sockets = self.sockets.read().map(|s| s.clone()).unwrap_or_default();
+            let first = rng.below(sockets.len() as u64) as usize;
             // Mostly short jobs; one in forty outlives a lease, so faults catch
             // jobs mid-run and fencing has something to do.
             let millis = if rng.below(40) == 0 {
@@ -73,7 +75,6 @@ impl Workload {
             };
             let key = format!("k{n}");
             let spec = job_spec(&self.exe, &self.jobs_file, &key, millis, self.escape);
-            let sockets = self.sockets.clone();
             let clients = clients.clone();
             let step = 1 + rng.below(sockets.len() as u64 - 1) as usize;
             tasks.push(tokio::spawn(async move {

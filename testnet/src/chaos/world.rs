@@ -4,6 +4,7 @@
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -25,6 +26,14 @@ pub struct World {
     /// A namespace for the rogue peer (netns mode) and its address.
     pub rogue_at: Option<(PathBuf, Ipv4Addr)>,
     pub bundle: PathBuf,
+    /// Where new nodes' directories go.
+    pub dir: PathBuf,
+    /// The place (index into `net.places`) of each node; one more place is spare in
+    /// the membership-churn scenario, for the node that replaces another.
+    pub place_of: Vec<usize>,
+    pub spare: Option<usize>,
+    /// The nodes' API sockets as the workload sees them (see `nodes`).
+    pub sockets: Arc<RwLock<Vec<PathBuf>>>,
 }
 
 impl World {
@@ -36,7 +45,13 @@ impl World {
         n: usize,
         mode: Mode,
     ) -> anyhow::Result<World> {
-        let mut net = Net::new(mode, n, name == "slow-network", None)?;
+        let spare = (name == "membership-churn").then_some(n);
+        let mut net = Net::new(
+            mode,
+            n + usize::from(spare.is_some()),
+            name == "slow-network",
+            None,
+        )?;
         net.start_proxies()?;
         let node_dirs: Vec<PathBuf> = (0..n).map(|i| dir.join(format!("n{i}"))).collect();
         let disks = if name == "disk-full" {
@@ -81,7 +96,12 @@ impl World {
             .await
             .context("starting the cluster")?;
         let bundle = nodes[0].home.join("cluster.bundle");
+        let sockets = nodes.iter().map(|n| n.home.join("shoal.sock")).collect();
         Ok(World {
+            dir: dir.to_path_buf(),
+            place_of: (0..n).collect(),
+            spare,
+            sockets: Arc::new(RwLock::new(sockets)),
             nodes,
             cgroups,
             net,
