@@ -35,6 +35,9 @@ enum Command {
     Scenarios,
     /// Run chaos scenarios against a local cluster and check the history
     Chaos(chaos::ChaosArgs),
+    /// One cluster for a long time under every fault, drawn one per round: the
+    /// invariants, and how each node's memory, open files and disk grew
+    Soak(chaos::soak::SoakArgs),
     /// Check a saved history (from `chaos --dir DIR`) and print the findings
     Check(chaos::CheckArgs),
     /// Internal: the chaos workload's job.
@@ -104,6 +107,13 @@ fn main() -> ExitCode {
         Command::Check(a) => verdict(chaos::check_dir(a)),
         Command::Chaos(a) => match tokio::runtime::Runtime::new() {
             Ok(rt) => verdict(rt.block_on(chaos::run(a))),
+            Err(e) => {
+                eprintln!("shoal-testnet: cannot start the runtime: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Soak(a) => match tokio::runtime::Runtime::new() {
+            Ok(rt) => verdict(rt.block_on(chaos::soak::run(a))),
             Err(e) => {
                 eprintln!("shoal-testnet: cannot start the runtime: {e}");
                 ExitCode::FAILURE

@@ -37,15 +37,27 @@ pub async fn inject(
     }
 
     // A new node joins meanwhile, through the leader.
+    // What the old node had, the new one gets: its disk (a new home on it), its
+    // clock, its cgroup.
     let dir = w.dir.join(format!("n{victim}-round{round}"));
+    let home = match &w.disks {
+        Some(_) => w.nodes[victim]
+            .home
+            .with_file_name(format!("home-round{round}")),
+        None => dir.join("home"),
+    };
     let spec = NodeSpec {
-        home: dir.join("home"),
+        home,
         dir,
         place: w.net.places[spare].clone(),
-        env: Vec::new(),
-        cgroup_procs: Vec::new(),
+        env: w.clocks.as_ref().map(|c| c.env(victim)).unwrap_or_default(),
+        cgroup_procs: w
+            .cgroups
+            .get(victim)
+            .map(|c| c.join_fds())
+            .unwrap_or_default(),
     };
-    let via = w.net.places[w.place_of[leader]].reachable();
+    let via = w.reachable(leader);
     let shoal = w.nodes[leader].shoal.clone();
     let new = start_node(&shoal, spec, 2, Some((&w.bundle, &via)))?;
     wait_member(&new, Duration::from_secs(30)).await?;

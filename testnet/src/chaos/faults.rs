@@ -134,14 +134,14 @@ pub async fn inject(
                 "partition {minority:?} from {:?} (leader {li})",
                 rest(n, &minority)
             ));
-            w.net.partition(&minority, &rest(n, &minority))?;
+            w.partition(&minority, &rest(n, &minority))?;
             pause(rng, 4000, 4000).await;
             w.net.heal()?;
             note("heal".into());
         }
         "partition-leader" => {
             note(format!("isolate the leader, node {li}"));
-            w.net.partition(&[li], &rest(n, &[li]))?;
+            w.partition(&[li], &rest(n, &[li]))?;
             pause(rng, 4000, 4000).await;
             w.net.heal()?;
             note("heal".into());
@@ -157,12 +157,12 @@ pub async fn inject(
                         (pair[1], pair[0])
                     };
                     note(format!("one-way cut: node {to} stops hearing node {from}"));
-                    w.net.cut(from, to)?;
+                    w.cut(from, to)?;
                 } else {
                     let m = 1 + rng.below(((n - 1) / 2) as u64) as usize;
                     let minority = pick(rng, n, m);
                     note(format!("partition {minority:?}"));
-                    w.net.partition(&minority, &rest(n, &minority))?;
+                    w.partition(&minority, &rest(n, &minority))?;
                 }
                 pause(rng, 500, 1500).await;
                 w.net.heal()?;
@@ -184,7 +184,7 @@ pub async fn inject(
                 note(format!(
                     "links into node {follower} slow and lossy: {link:?}"
                 ));
-                w.net.set_link(follower, link);
+                w.set_link(follower, link);
             }
             pause(rng, 5000, 5000).await;
             w.net.set_links(Link::default());

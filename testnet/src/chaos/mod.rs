@@ -15,6 +15,7 @@ pub mod job;
 pub mod poison;
 pub mod probe;
 pub mod rogue;
+pub mod soak;
 pub mod store;
 pub mod workload;
 pub mod world;
@@ -217,7 +218,38 @@ async fn scenario(
     a: &ChaosArgs,
     mode: Mode,
 ) -> anyhow::Result<check::Findings> {
-    let mut w = World::start(shoal, dir, name, a.nodes, mode).await?;
+    let plan = Plan {
+        names: vec![name.to_string()],
+        nodes: a.nodes,
+        seed: a.seed,
+        duration: Duration::from_secs(a.duration),
+        mode,
+    };
+    drive(shoal, dir, &plan, |_, _| {}).await
+}
+
+/// What [`drive`] runs: faults drawn from `names` (seeded), on `nodes` nodes.
+pub struct Plan {
+    pub names: Vec<String>,
+    pub nodes: usize,
+    pub seed: u64,
+    pub duration: Duration,
+    pub mode: Mode,
+}
+
+/// One cluster, the workload, and one fault per round (from the plan's names, on
+/// the seeded schedule) until the plan's duration is up; then healing, every
+/// acknowledged job's final state, and the checker's findings over the history.
+/// `between` sees the world between rounds and every second of the rests (the
+/// soak samples the nodes there).
+pub async fn drive(
+    shoal: &std::path::Path,
+    dir: &std::path::Path,
+    plan: &Plan,
+    mut between: impl FnMut(&World, Duration),
+) -> anyhow::Result<check::Findings> {
+    let names: Vec<&str> = plan.names.iter().map(|s| s.as_str()).collect();
+    let mut w = World::start(shoal, dir, world::Needs::all(&names), plan.nodes, plan.mode).await?;
     let hist = dir.join("history");
     let ctx = Ctx {
         jobs_file: hist.join("jobs.jsonl"),
@@ -231,28 +263,48 @@ async fn scenario(
             sockets: w.sockets.clone(),
             exe: ctx.exe.clone(),
             jobs_file: ctx.jobs_file.clone(),
-            seed: a.seed,
-            escape: name == "escape",
+            seed: plan.seed,
+            escape: names == ["escape"],
         }
         .run(clients.clone(), stop.clone()),
     );
 
     // The faults, on the seeded schedule.
-    let mut rng = Rng::new(a.seed ^ 0xFA17);
-    let end = Instant::now() + Duration::from_secs(a.duration);
+    let mut rng = Rng::new(plan.seed ^ 0xFA17);
+    let began = Instant::now();
+    let end = began + plan.duration;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let mut round = 0;
     let mut failure = None;
     while Instant::now() + Duration::from_secs(3) < end {
         round += 1;
+        // (A single scenario draws nothing here: its schedule stays what it was.)
+        let name = match names.len() {
+            1 => names[0],
+            k => names[rng.below(k as u64) as usize],
+        };
+        if names.len() > 1 {
+            clients.record(&Event::Fault {
+                t: history::now_ns(),
+                what: format!("round {round}: {name}"),
+            });
+        }
         if let Err(e) = faults::inject(name, &mut w, &mut rng, &clients, &ctx, round).await {
-            failure = Some(e);
+            failure = Some(e.context(format!("round {round} ({name})")));
             break;
         }
-        tokio::time::sleep(Duration::from_millis(2000 + rng.below(3000))).await;
+        between(&w, began.elapsed());
+        let rest = Instant::now() + Duration::from_millis(2000 + rng.below(3000));
+        while Instant::now() < rest {
+            tokio::time::sleep(Duration::from_secs(1).min(rest - Instant::now())).await;
+            between(&w, began.elapsed());
+        }
     }
     if failure.is_none() {
-        tokio::time::sleep(end.saturating_duration_since(Instant::now())).await;
+        while Instant::now() < end {
+            tokio::time::sleep(Duration::from_secs(1).min(end - Instant::now())).await;
+            between(&w, began.elapsed());
+        }
     }
 
     // Heal everything, then the workload's last submits get their answers.
@@ -266,11 +318,12 @@ async fn scenario(
     if let Some(e) = failure {
         return Err(e.context("injecting a fault"));
     }
+    let label = names.join(",");
     match wait_converged(&w.nodes, crate::cluster::expected_voters(w.nodes.len())).await {
         Ok(_) => clients.record(&Event::Converged {
             s: healed.elapsed().as_secs_f64(),
         }),
-        Err(e) => eprintln!("{name}: {e}"),
+        Err(e) => eprintln!("{label}: {e}"),
     }
     let _ = workload.await;
 
@@ -278,12 +331,13 @@ async fn scenario(
     for f in &finals {
         clients.record(f);
     }
-    if name == "escape" {
+    if names.contains(&"escape") {
         let left = escape::sweep(&hist, &clients)?;
         if left > 0 {
-            eprintln!("{name}: {left} escaped children outlived the run");
+            eprintln!("{label}: {left} escaped children outlived the run");
         }
     }
+    between(&w, began.elapsed());
     for n in w.nodes.drain(..) {
         n.stop();
     }

@@ -123,7 +123,7 @@ pub async fn inject(
     }
 
     // The operator's recovery: a new identity from the others, the old one removed.
-    let via = w.net.places[(victim + 1) % n].reachable();
+    let via = w.reachable((victim + 1) % n);
     w.nodes[victim].restart_with(&["--rejoin".into(), "--bootstrap".into(), via])?;
     note(format!("node {victim} started with --rejoin"));
     wait_api(w, victim, Duration::from_secs(30)).await?;

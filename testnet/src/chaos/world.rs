@@ -36,43 +36,84 @@ pub struct World {
     pub sockets: Arc<RwLock<Vec<PathBuf>>>,
 }
 
+/// What a run's faults need of the world besides the nodes and the network.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Needs {
+    /// A proxy in front of every node (slow links).
+    pub proxies: bool,
+    /// Each node's home on a small loop-mounted disk (disk-full; root).
+    pub disks: bool,
+    /// Each node's wall clock under libfaketime (clock-skew).
+    pub clocks: bool,
+    /// Each node in a cgroup of its own (freeze; root).
+    pub cgroups: bool,
+    /// A namespace for a rogue peer (bad-peer, poison).
+    pub rogue: bool,
+    /// One spare place for a node that replaces another (membership-churn).
+    pub spare: bool,
+}
+
+impl Needs {
+    /// What scenario `name` needs.
+    pub fn of(name: &str) -> Needs {
+        Needs {
+            proxies: name == "slow-network",
+            disks: name == "disk-full",
+            clocks: name == "clock-skew",
+            cgroups: name == "freeze",
+            rogue: name == "bad-peer" || name == "poison",
+            spare: name == "membership-churn",
+        }
+    }
+
+    /// Everything the scenarios in `names` need.
+    pub fn all(names: &[&str]) -> Needs {
+        names.iter().fold(Needs::default(), |a, n| {
+            let b = Needs::of(n);
+            Needs {
+                proxies: a.proxies || b.proxies,
+                disks: a.disks || b.disks,
+                clocks: a.clocks || b.clocks,
+                cgroups: a.cgroups || b.cgroups,
+                rogue: a.rogue || b.rogue,
+                spare: a.spare || b.spare,
+            }
+        })
+    }
+}
+
 impl World {
-    /// Starts `n` nodes for scenario `name` under `dir`, with what its faults need.
+    /// Starts `n` nodes under `dir`, with what the faults need.
     pub async fn start(
         shoal: &Path,
         dir: &Path,
-        name: &str,
+        needs: Needs,
         n: usize,
         mode: Mode,
     ) -> anyhow::Result<World> {
-        let spare = (name == "membership-churn").then_some(n);
-        let mut net = Net::new(
-            mode,
-            n + usize::from(spare.is_some()),
-            name == "slow-network",
-            None,
-        )?;
+        let spare = needs.spare.then_some(n);
+        let mut net = Net::new(mode, n + usize::from(needs.spare), needs.proxies, None)?;
         net.start_proxies()?;
         let node_dirs: Vec<PathBuf> = (0..n).map(|i| dir.join(format!("n{i}"))).collect();
-        let disks = if name == "disk-full" {
+        let disks = if needs.disks {
             let mounts: Vec<PathBuf> = node_dirs.iter().map(|d| d.join("disk")).collect();
             Some(Disks::mount(&mounts)?)
         } else {
             None
         };
-        let clocks = if name == "clock-skew" {
+        let clocks = if needs.clocks {
             Some(Clocks::new(dir, n)?)
         } else {
             None
         };
-        let cgroups = if name == "freeze" {
+        let cgroups = if needs.cgroups {
             (0..n)
                 .map(NodeCgroup::create)
                 .collect::<anyhow::Result<Vec<_>>>()?
         } else {
             Vec::new()
         };
-        let rogue_at = if name == "bad-peer" || name == "poison" {
+        let rogue_at = if needs.rogue {
             net.add_host("rogue")?
         } else {
             None
@@ -110,6 +151,31 @@ impl World {
             rogue_at,
             bundle,
         })
+    }
+
+    /// Cuts every link between the nodes `a` and the nodes `b` (node indexes).
+    pub fn partition(&mut self, a: &[usize], b: &[usize]) -> anyhow::Result<()> {
+        let (a, b) = (self.places(a), self.places(b));
+        self.net.partition(&a, &b)
+    }
+
+    /// Node `to` stops hearing node `from`.
+    pub fn cut(&mut self, from: usize, to: usize) -> anyhow::Result<()> {
+        self.net.cut(self.place_of[from], self.place_of[to])
+    }
+
+    /// Sets what the proxied link into node `i` does.
+    pub fn set_link(&self, i: usize, link: Link) {
+        self.net.set_link(self.place_of[i], link);
+    }
+
+    /// The address node `i` is dialled at.
+    pub fn reachable(&self, i: usize) -> String {
+        self.net.places[self.place_of[i]].reachable()
+    }
+
+    fn places(&self, nodes: &[usize]) -> Vec<usize> {
+        nodes.iter().map(|i| self.place_of[*i]).collect()
     }
 
     /// Index of the node every running node agrees leads (waits for agreement).
