@@ -143,6 +143,9 @@ pub struct AttemptCgroup {
     dirs: Vec<PathBuf>,
     /// `cgroup.procs` of each directory, open for the child to write itself into.
     procs: Vec<File>,
+    /// Threads of this process that live in the cgroup (the spawner thread on v1),
+    /// which `pids.max` counts too.
+    resident: u64,
 }
 
 impl AttemptCgroup {
@@ -154,6 +157,7 @@ impl AttemptCgroup {
             layout: layout.clone(),
             dirs: Vec::new(),
             procs: Vec::new(),
+            resident: 0,
         };
         for dir in layout.dirs(name) {
             if let Err(e) = fs::create_dir(&dir) {
@@ -187,8 +191,9 @@ impl AttemptCgroup {
     }
 
     /// Sets `pids.max` (where there is one) for the next attempt; `None`: no cap.
+    /// The cap is the job's: threads of this process living in the cgroup are added.
     pub fn set_pids_max(&self, max: Option<u64>) {
-        let value = max.map_or("max".to_string(), |m| m.to_string());
+        let value = max.map_or("max".to_string(), |m| (m + self.resident).to_string());
         for dir in &self.dirs {
             let file = dir.join("pids.max");
             if file.exists() && fs::read_to_string(&file).is_ok_and(|v| v.trim() != value) {
@@ -202,18 +207,42 @@ impl AttemptCgroup {
         self.procs.iter().map(|f| f.as_raw_fd()).collect()
     }
 
-    /// The pids in the cgroup now.
+    /// Where a thread of this process writes its id to live in the cgroup, so that
+    /// the processes it starts are born there (no migration per job): v1's `tasks`
+    /// files. Empty on v2, where the threads of a process share one cgroup.
+    pub fn thread_files(&self) -> Vec<PathBuf> {
+        match self.layout {
+            Layout::V1 { .. } => self.dirs.iter().map(|d| d.join("tasks")).collect(),
+            Layout::V2 { .. } => Vec::new(),
+        }
+    }
+
+    /// Says that `threads` threads of this process now live in the cgroup.
+    pub fn set_resident(&mut self, threads: u64) {
+        self.resident = threads;
+    }
+
+    /// The processes in the cgroup now, but for this one (whose spawner thread may
+    /// live there).
     pub fn members(&self) -> Vec<i32> {
         let Some(dir) = self.dirs.first() else {
             return Vec::new();
         };
+        let me = std::process::id() as i32;
         fs::read_to_string(dir.join("cgroup.procs"))
-            .map(|t| t.lines().filter_map(|l| l.trim().parse().ok()).collect())
+            .map(|t| {
+                t.lines()
+                    .filter_map(|l| l.trim().parse().ok())
+                    .filter(|p| *p != me)
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
     /// SIGKILLs every process in the cgroup, none able to fork meanwhile: v2's
-    /// `cgroup.kill` where it exists, else freeze, kill each member, thaw.
+    /// `cgroup.kill` where it exists, else freeze, kill each member, thaw. (This
+    /// process's spawner thread, if it lives there, is frozen and thawed with them;
+    /// it is never the caller.)
     pub fn kill_all(&self) {
         let Some(dir) = self.dirs.first() else {
             return;
@@ -348,6 +377,7 @@ mod tests {
             layout,
             dirs: vec![dir.clone()],
             procs: Vec::new(),
+            resident: 0,
         };
         fs::create_dir(&dir).unwrap();
         for f in ["cgroup.procs", "cgroup.kill", "pids.max"] {

@@ -9,6 +9,7 @@ pub mod output;
 pub mod protocol;
 pub mod run;
 pub mod spawn;
+pub mod spawner;
 mod threads;
 pub mod tree;
 

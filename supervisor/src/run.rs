@@ -30,6 +30,7 @@ use shoal_types::{AttemptOutcome, FailReason};
 use crate::cgroup::{AttemptCgroup, Layout};
 use crate::output::{Pump, Sink};
 use crate::protocol::{LaunchSpec, Report, FENCE, KILL, RENEW};
+use crate::spawner::Spawner;
 use crate::threads::Threads;
 
 /// How long output may keep arriving after the job's group is gone (only a process
@@ -68,6 +69,9 @@ fn serve(rx: &mpsc::Receiver<Event>, tx: &mpsc::Sender<Event>, emit: &mut dyn Fn
     // first, emptied at the end of each, removed when the supervisor ends. (A cgroup
     // made and removed per attempt cost a quarter of trivial-job throughput.)
     let mut slot: Option<Option<AttemptCgroup>> = None;
+    // Declared after `slot`, so it ends (and leaves the cgroup) before the cgroup
+    // is removed.
+    let mut spawner: Option<Spawner> = None;
     loop {
         let line = match rx.recv() {
             Ok(Event::Line(l)) => l,
@@ -89,10 +93,29 @@ fn serve(rx: &mpsc::Receiver<Event>, tx: &mpsc::Sender<Event>, emit: &mut dyn Fn
             }
         };
         let cgroup = slot.get_or_insert_with(|| slot_cgroup(spec.pids_max));
-        if let Some(cg) = cgroup {
+        if let Some(cg) = cgroup.as_mut() {
+            if spawner.is_none() {
+                match Spawner::start(cg.thread_files()) {
+                    Ok(s) => {
+                        cg.set_resident(u64::from(s.inside()));
+                        spawner = Some(s);
+                    }
+                    Err(e) => eprintln!(
+                        "shoal-supervisor: cannot start the spawner thread ({e}); each job joins its cgroup itself"
+                    ),
+                }
+            }
             cg.set_pids_max(spec.pids_max);
         }
-        let (outcome, node_gone) = run(&spec, cgroup.as_ref(), &threads, rx, tx, emit);
+        let (outcome, node_gone) = run(
+            &spec,
+            cgroup.as_ref(),
+            spawner.as_ref(),
+            &threads,
+            rx,
+            tx,
+            emit,
+        );
         emit(&outcome);
         if node_gone {
             return;
@@ -136,6 +159,7 @@ fn report(r: &Report) {
 fn run(
     spec: &LaunchSpec,
     cgroup: Option<&AttemptCgroup>,
+    spawner: Option<&Spawner>,
     threads: &Threads,
     rx: &mpsc::Receiver<Event>,
     tx: &mpsc::Sender<Event>,
@@ -168,7 +192,11 @@ fn run(
     let started = Instant::now();
     let started_at_ms = shoal_types::time::now_ms();
     let join = cgroup.map(AttemptCgroup::join_fds).unwrap_or_default();
-    let job = match crate::spawn::spawn(&spec.argv, &spec.cwd, &spec.env, &join) {
+    let spawned = match spawner {
+        Some(s) => s.spawn(&spec.argv, &spec.cwd, &spec.env, &join),
+        None => crate::spawn::spawn(&spec.argv, &spec.cwd, &spec.env, &join),
+    };
+    let job = match spawned {
         Ok(j) => j,
         Err(e) => {
             let program = spec.argv.first().map(String::as_str).unwrap_or("");
@@ -521,6 +549,7 @@ mod tests {
         let (tx, rx) = mpsc::channel();
         match run(
             &spec(Some(late)),
+            None,
             None,
             &Threads::new(),
             &rx,
