@@ -22,6 +22,13 @@ use std::time::{Duration, Instant};
 /// The name of a supervisor's cgroup: this, then its pid.
 pub const PREFIX: &str = "shoal-supervisor-";
 
+/// `SHOAL_CONTAINMENT=subreaper` in the node's environment: no cgroups, the
+/// subreaper alone (for hosts where something else owns the cgroups, and for the
+/// benchmark that measures what the cgroups cost).
+pub fn disabled_by_env() -> bool {
+    std::env::var_os("SHOAL_CONTAINMENT").is_some_and(|v| v == "subreaper")
+}
+
 /// How the cgroups of this process's attempts are made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Layout {
@@ -88,6 +95,9 @@ impl Layout {
     /// This machine's layout, if an attempt cgroup can really be made and removed
     /// there (a probe cgroup is created and removed at once).
     pub fn probe() -> Option<Layout> {
+        if disabled_by_env() {
+            return None;
+        }
         let me = parse_self(&fs::read_to_string("/proc/self/cgroup").ok()?);
         let layout = Layout::detect(Path::new("/sys/fs/cgroup"), &me)?;
         let name = format!("shoal-probe-{}", std::process::id());

@@ -450,6 +450,9 @@ fn layout() -> Option<&'static Layout> {
     static LAYOUT: std::sync::OnceLock<Option<Layout>> = std::sync::OnceLock::new();
     LAYOUT
         .get_or_init(|| {
+            if crate::cgroup::disabled_by_env() {
+                return None;
+            }
             let me = crate::cgroup::parse_self(&std::fs::read_to_string("/proc/self/cgroup").ok()?);
             Layout::detect(std::path::Path::new("/sys/fs/cgroup"), &me)
         })

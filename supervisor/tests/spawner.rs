@@ -42,10 +42,8 @@ fn jobs_are_born_in_the_cgroup_and_die_with_it() {
         .spawn(&["true".into()], "/", &[], &cg.join_fds())
         .unwrap();
     // SAFETY: as above.
-    assert_eq!(
-        unsafe { libc::waitpid(again.pid, &mut status, 0) },
-        again.pid
-    );
+    let reaped = unsafe { libc::waitpid(again.pid, &mut status, 0) };
+    assert_eq!(reaped, again.pid);
     assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
     let dirs: Vec<_> = cg
         .thread_files()

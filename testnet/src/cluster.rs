@@ -49,24 +49,30 @@ pub fn free_port() -> anyhow::Result<u16> {
 impl LocalNode {
     /// Starts `shoal node` on a fresh home under `dir` and waits until it leads.
     pub async fn start(shoal: &Path, dir: &Path, slots: u32) -> anyhow::Result<LocalNode> {
+        LocalNode::start_with_env(shoal, dir, slots, Vec::new()).await
+    }
+
+    /// [`LocalNode::start`] with extra environment for the node.
+    pub async fn start_with_env(
+        shoal: &Path,
+        dir: &Path,
+        slots: u32,
+        env: Vec<(String, String)>,
+    ) -> anyhow::Result<LocalNode> {
         let args = vec![
             "--no-mdns".to_string(),
             "--listen".into(),
             format!("/ip4/127.0.0.1/tcp/{}", free_port()?),
         ];
-        let mut node = LocalNode::spawn(shoal, dir, slots, args)?;
+        let mut node = LocalNode::unstarted(shoal, dir, slots, args);
+        node.env = env;
+        node.restart()?;
         node.wait_leader().await?;
         Ok(node)
     }
 
-    /// Starts `shoal node` with `args` on the home under `dir`, without waiting.
-    pub fn spawn(
-        shoal: &Path,
-        dir: &Path,
-        slots: u32,
-        args: Vec<String>,
-    ) -> anyhow::Result<LocalNode> {
-        let mut node = LocalNode {
+    fn unstarted(shoal: &Path, dir: &Path, slots: u32, args: Vec<String>) -> LocalNode {
+        LocalNode {
             home: dir.join("home"),
             shoal: shoal.to_path_buf(),
             dir: dir.to_path_buf(),
@@ -76,9 +82,7 @@ impl LocalNode {
             env: Vec::new(),
             cgroup_procs: Vec::new(),
             child: None,
-        };
-        node.restart()?;
-        Ok(node)
+        }
     }
 
     /// Starts the process again on the same home (after `kill9`).

@@ -68,6 +68,53 @@ fn sibling_shoal() -> anyhow::Result<PathBuf> {
     Ok(p)
 }
 
+/// Trivial-job throughput of one node with cgroup containment over the same with
+/// the subreaper alone (`SHOAL_CONTAINMENT=subreaper`), in alternating runs on
+/// fresh nodes: what containment costs, measured against itself in one run.
+struct CgroupCost {
+    ratio: f64,
+    subreaper_per_s: f64,
+}
+
+async fn cgroup_cost(
+    shoal: &std::path::Path,
+    base: &std::path::Path,
+    cpus: usize,
+) -> anyhow::Result<CgroupCost> {
+    let (mut with, mut without) = (Vec::new(), Vec::new());
+    for round in 0..4 {
+        let subreaper = round % 2 == 1;
+        let dir = base.join(format!("containment-{round}"));
+        std::fs::create_dir_all(&dir)?;
+        let env = if subreaper {
+            vec![("SHOAL_CONTAINMENT".to_string(), "subreaper".to_string())]
+        } else {
+            Vec::new()
+        };
+        eprintln!(
+            "{TRIVIAL_JOBS} trivial jobs, {} ...",
+            if subreaper {
+                "subreaper only"
+            } else {
+                "cgroups"
+            }
+        );
+        let node = LocalNode::start_with_env(shoal, &dir, cpus as u32, env).await?;
+        let t = throughput::trivial_jobs(&node, None, TRIVIAL_JOBS).await?;
+        node.stop();
+        if subreaper {
+            without.push(t.jobs_per_s);
+        } else {
+            with.push(t.jobs_per_s);
+        }
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    Ok(CgroupCost {
+        ratio: mean(&with) / mean(&without),
+        subreaper_per_s: mean(&without),
+    })
+}
+
 /// Measures what `args` asks for and prints it. A failure part-way (a trial that
 /// cannot finish) still prints every figure measured before it, then is reported.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -177,6 +224,14 @@ async fn measure(args: &BenchArgs, cpus: usize, metrics: &mut Vec<Metric>) -> an
                     .at_most(0.1),
             );
         }
+    }
+    if args.wants("cgroup_cost_ratio_1node") {
+        let ratio = cgroup_cost(&shoal, base.path(), cpus).await?;
+        metrics.push(
+            Metric::new("cgroup_cost_ratio_1node", ratio.ratio, "x")
+                .reference("trivial_jobs_per_s_1node_subreaper", ratio.subreaper_per_s)
+                .at_least(0.9),
+        );
     }
     if args.wants("cli_submits_per_s_1node") {
         eprintln!("CLI submits ...");
