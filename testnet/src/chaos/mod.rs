@@ -162,7 +162,7 @@ pub async fn run(a: ChaosArgs) -> anyhow::Result<bool> {
         });
     }
     println!(
-        "{:<19} {:>5} {:>6} {:>5} {:>6} {:>8} {:>7} {:>10} {:>10} {:>3}",
+        "{:<19} {:>5} {:>6} {:>5} {:>6} {:>8} {:>7} {:>10} {:>5} {:>10} {:>3}",
         "SCENARIO",
         "SEED",
         "ACKED",
@@ -171,13 +171,14 @@ pub async fn run(a: ChaosArgs) -> anyhow::Result<bool> {
         "UNSIGNED",
         "DUPLIC",
         "UNFINISHED",
+        "VIOL",
         "CONVERGE_S",
         "OK"
     );
     for r in &reports {
         let f = &r.findings;
         println!(
-            "{:<19} {:>5} {:>6} {:>5} {:>6} {:>8} {:>7} {:>10} {:>10} {:>3}",
+            "{:<19} {:>5} {:>6} {:>5} {:>6} {:>8} {:>7} {:>10} {:>5} {:>10} {:>3}",
             r.scenario,
             r.seed,
             f.acked,
@@ -186,6 +187,7 @@ pub async fn run(a: ChaosArgs) -> anyhow::Result<bool> {
             f.unsigned_ran,
             f.duplicate_jobs,
             f.unfinished_after_heal,
+            f.fault_violations,
             f.converge_s.map_or("-".into(), |s| format!("{s:.2}")),
             if r.error.is_some() {
                 "ERR"
