@@ -97,8 +97,8 @@ impl LocalNode {
             .create(true)
             .append(true)
             .open(self.dir.join("node.log"))?;
-        let child = self
-            .command(extra)?
+        let (mut cmd, _ns) = self.command(extra)?;
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -116,8 +116,8 @@ impl LocalNode {
         within: Duration,
     ) -> anyhow::Result<Option<(std::process::ExitStatus, String)>> {
         let err = self.dir.join("refusal.log");
-        let mut child = self
-            .command(&[])?
+        let (mut cmd, _ns) = self.command(&[])?;
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&err)?)
@@ -137,7 +137,12 @@ impl LocalNode {
         }
     }
 
-    fn command(&self, extra: &[String]) -> anyhow::Result<Command> {
+    /// The node's command line, and the namespace it enters (to be kept open until
+    /// the spawn).
+    fn command(
+        &self,
+        extra: &[String],
+    ) -> anyhow::Result<(Command, Option<crate::net::enter::NetNs>)> {
         let mut cmd = Command::new(&self.shoal);
         cmd.args(["node", "--home"])
             .arg(&self.home)
@@ -151,11 +156,15 @@ impl LocalNode {
             // May override SHOAL_LOG.
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .process_group(0);
-        if let Some(p) = &self.netns {
-            let ns = crate::net::enter::NetNs::open(p)
-                .with_context(|| format!("cannot open namespace {}", p.display()))?;
-            ns.apply(&mut cmd);
-        }
+        let ns = match &self.netns {
+            Some(p) => {
+                let ns = crate::net::enter::NetNs::open(p)
+                    .with_context(|| format!("cannot open namespace {}", p.display()))?;
+                ns.apply(&mut cmd);
+                Some(ns)
+            }
+            None => None,
+        };
         if !self.cgroup_procs.is_empty() {
             let fds = self.cgroup_procs.clone();
             // SAFETY: between fork and exec only write(2) on descriptors this
@@ -171,7 +180,7 @@ impl LocalNode {
                 });
             }
         }
-        Ok(cmd)
+        Ok((cmd, ns))
     }
 
     /// Whether the process has exited on its own (reaps it if so).
