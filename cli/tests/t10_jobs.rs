@@ -460,8 +460,8 @@ fn output_past_the_cap_is_cut_with_a_marker() {
 #[test]
 fn a_node_short_of_disk_takes_no_work_and_says_so() {
     let mut n = node_with(|t| {
-        assert!(t.contains("disk_reserve = \"1GiB\""), "{t}");
-        t.replace("disk_reserve = \"1GiB\"", "disk_reserve = \"1000000TiB\"")
+        assert!(t.contains("disk_reserve = \"auto\""), "{t}");
+        t.replace("disk_reserve = \"auto\"", "disk_reserve = \"1000000TiB\"")
     });
     common::eventually(Duration::from_secs(10), "disk low in nodes", || {
         let v: serde_json::Value = serde_json::from_str(&n.ok(&["nodes", "--json"])).unwrap();

@@ -75,11 +75,13 @@ pub struct NodeConfig {
     /// is dropped. `"0"`: no cap.
     #[serde(default = "default_output_cap", with = "size_text")]
     pub output_cap: u64,
-    /// Free disk space the node keeps for its database (`disk_reserve = "1GiB"`):
+    /// Free disk space the node keeps for its database (`disk_reserve = "2GiB"`):
     /// with less free on the home's file system it leases no new work, and says so
-    /// in `shoal nodes`, until space is freed. `"0"`: no reserve.
-    #[serde(default = "default_disk_reserve", with = "size_text")]
-    pub disk_reserve: u64,
+    /// in `shoal nodes`, until space is freed. `"auto"` (the default): 1 GiB, or a
+    /// twentieth of the file system where that is less (a small volume is not
+    /// reserved whole). `"0"`: no reserve.
+    #[serde(default)]
+    pub disk_reserve: DiskReserve,
     /// Processes one attempt may have at once (its cgroup's `pids.max`, where the
     /// machine gives the node a pids controller): a fork bomb stops there. `0`: no
     /// cap.
@@ -112,10 +114,47 @@ pub const DEFAULT_OUTPUT_CAP: u64 = 1 << 30;
 fn default_output_cap() -> u64 {
     DEFAULT_OUTPUT_CAP
 }
-/// The default `disk_reserve`.
+/// What `disk_reserve = "auto"` keeps at most.
 pub const DEFAULT_DISK_RESERVE: u64 = 1 << 30;
-fn default_disk_reserve() -> u64 {
-    DEFAULT_DISK_RESERVE
+
+/// The `disk_reserve` setting: `"auto"` or a size.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DiskReserve {
+    /// [`DEFAULT_DISK_RESERVE`], or a twentieth of the file system if less.
+    #[default]
+    Auto,
+    Bytes(u64),
+}
+
+impl DiskReserve {
+    /// The bytes to keep free on a file system of `total` bytes.
+    pub fn bytes_for(self, total: u64) -> u64 {
+        match self {
+            DiskReserve::Auto => DEFAULT_DISK_RESERVE.min(total / 20),
+            DiskReserve::Bytes(b) => b,
+        }
+    }
+}
+
+impl Serialize for DiskReserve {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            DiskReserve::Auto => s.serialize_str("auto"),
+            DiskReserve::Bytes(b) => s.serialize_str(&shoal_types::size::format(*b)),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for DiskReserve {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<DiskReserve, D::Error> {
+        let text = String::deserialize(d)?;
+        if text.trim() == "auto" {
+            return Ok(DiskReserve::Auto);
+        }
+        shoal_types::size::parse(&text)
+            .map(DiskReserve::Bytes)
+            .map_err(|e| serde::de::Error::custom(format!("{e} (or \"auto\")")))
+    }
 }
 
 /// A duration in the file as people write it (`"30s"`, `"2m"`), held in ms.
@@ -207,7 +246,7 @@ impl NodeConfig {
             voter_grace_ms: default_voter_grace_ms(),
             stop_grace_ms: default_stop_grace_ms(),
             output_cap: default_output_cap(),
-            disk_reserve: default_disk_reserve(),
+            disk_reserve: DiskReserve::Auto,
             pids_max: default_pids_max(),
         }
     }

@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use shoal_home::config::DiskReserve;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -27,16 +28,21 @@ pub fn is_low(free: u64, reserve: u64) -> bool {
     reserve > 0 && free < reserve
 }
 
-/// Free bytes on the file system holding `path`, for unprivileged users.
-pub fn free_bytes(path: &std::path::Path) -> std::io::Result<u64> {
+/// Free bytes on the file system holding `path` (for unprivileged users), and its
+/// size.
+pub fn free_bytes(path: &std::path::Path) -> std::io::Result<(u64, u64)> {
     let s = nix::sys::statvfs::statvfs(path).map_err(std::io::Error::from)?;
-    Ok(s.blocks_available() as u64 * s.fragment_size() as u64)
+    let block = s.fragment_size() as u64;
+    Ok((
+        s.blocks_available() as u64 * block,
+        s.blocks() as u64 * block,
+    ))
 }
 
 /// Reads the free space until `stop`, publishing each change on `tx`.
 pub async fn watch(
     path: PathBuf,
-    reserve: u64,
+    setting: DiskReserve,
     tx: watch::Sender<DiskStatus>,
     stop: CancellationToken,
 ) {
@@ -47,7 +53,7 @@ pub async fn watch(
             _ = tick.tick() => {}
         }
         let p = path.clone();
-        let free = match tokio::task::spawn_blocking(move || free_bytes(&p)).await {
+        let read = match tokio::task::spawn_blocking(move || free_bytes(&p)).await {
             Ok(Ok(f)) => Some(f),
             Ok(Err(e)) => {
                 warn!(path = %path.display(), error = %e, "cannot read the free disk space");
@@ -55,6 +61,8 @@ pub async fn watch(
             }
             Err(_) => None,
         };
+        let free = read.map(|(f, _)| f);
+        let reserve = read.map_or(0, |(_, total)| setting.bytes_for(total));
         let low = free.is_some_and(|f| is_low(f, reserve));
         let was = *tx.borrow();
         if low != was.low {
@@ -94,6 +102,16 @@ mod tests {
     #[test]
     fn the_free_space_of_a_real_directory_reads() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(free_bytes(dir.path()).unwrap() > 0);
+        let (free, total) = free_bytes(dir.path()).unwrap();
+        assert!(free > 0 && total >= free);
+    }
+
+    #[test]
+    fn auto_keeps_a_gibibyte_or_a_twentieth_of_a_small_volume() {
+        let gib = 1u64 << 30;
+        assert_eq!(DiskReserve::Auto.bytes_for(100 * gib), gib);
+        assert_eq!(DiskReserve::Auto.bytes_for(256 << 20), (256 << 20) / 20);
+        assert_eq!(DiskReserve::Bytes(5 * gib).bytes_for(gib), 5 * gib);
+        assert_eq!(DiskReserve::Bytes(0).bytes_for(gib), 0);
     }
 }

@@ -70,6 +70,20 @@ impl Handler for Dispatch {
     }
 
     async fn request(&self, sender: Option<u64>, req: NetRequest) -> NetResponse {
+        let for_members = match &req {
+            NetRequest::Append(_) | NetRequest::Vote(_) | NetRequest::Snapshot(_) => Some("raft"),
+            NetRequest::Heartbeat { .. } => Some("heartbeat"),
+            NetRequest::Forward(
+                Request::Lease { .. } | Request::Start { .. } | Request::Complete { .. },
+            ) => Some("worker"),
+            _ => None,
+        };
+        if let Some(what) = for_members {
+            if let Err(why) = self.member(sender) {
+                warn!(?sender, what, reason = %why, "message from a non-member dropped");
+                return NetResponse::Refused(why);
+            }
+        }
         match req {
             NetRequest::Append(rpc) => NetResponse::Append(self.raft.append_entries(rpc).await),
             NetRequest::Vote(rpc) => NetResponse::Vote(self.raft.vote(rpc).await),
@@ -81,6 +95,7 @@ impl Handler for Dispatch {
                 node_id,
                 addr,
                 certificate,
+                proof,
             } => {
                 let desk = JoinDesk {
                     raft: &self.raft,
@@ -92,6 +107,7 @@ impl Handler for Dispatch {
                     node_id,
                     addr,
                     certificate,
+                    proof,
                 };
                 NetResponse::Joined(desk.accept(req).await)
             }
@@ -135,6 +151,27 @@ impl Handler for Dispatch {
 }
 
 impl Dispatch {
+    /// Whether `sender` is a member (voter or learner) in this node's latest view of
+    /// the membership: raft messages, heartbeats and a worker's writes count only
+    /// from members, so a certified node that is not one cannot inflate terms, depose
+    /// the leader or take work. A node with no membership yet (new, its log empty)
+    /// takes raft messages from anyone certified: it has nothing to protect, and
+    /// the leader's first append is how it learns the membership.
+    fn member(&self, sender: Option<u64>) -> Result<(), String> {
+        let m = self.raft.metrics().borrow().membership_config.clone();
+        let membership = m.membership();
+        let Some(sender) = sender else {
+            return Err("a peer whose node id is unknown".into());
+        };
+        if membership.nodes().next().is_none() || membership.get_node(&sender).is_some() {
+            return Ok(());
+        }
+        Err(format!(
+            "node {} is not a member of this cluster",
+            NodeId(sender)
+        ))
+    }
+
     async fn forwarded(&self, sender: Option<u64>, req: Request) -> Result<Response, ForwardError> {
         if let Err(why) = may_write(sender.map(NodeId), &req, &self.verifier) {
             warn!(?sender, reason = %why, "forwarded write refused");

@@ -118,3 +118,43 @@ fn freeze_smoke_moves_the_frozen_nodes_job() {
         assert!(ms <= 100.0, "{r}");
     }
 }
+
+/// The soak command end to end, shortened: faults drawn from two scenarios, every
+/// node sampled, the growth table and the findings in its report.
+#[test]
+fn a_short_soak_samples_every_node_and_keeps_every_invariant() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_shoal-testnet"))
+        .args(["soak", "--loopback", "--nodes", "3", "--duration", "40s"])
+        .args(["--warm-up", "0s", "--faults", "worker-kill,leader-pause"])
+        .args(["--seed", "3", "--json", "--dir", d])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "soak failed:\n{stdout}\n{stderr}");
+    let r: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(r["findings"]["ok"], true, "{r}");
+    assert!(r["findings"]["acked"].as_u64().unwrap() >= 100, "{r}");
+    let growth = r["growth"].as_array().unwrap();
+    assert_eq!(growth.len(), 3, "one row per node: {r}");
+    for g in growth {
+        assert!(g["rss_kib_end"].as_u64().unwrap() > 1024, "{g}");
+        assert!(g["fds_end"].as_u64().unwrap() > 3, "{g}");
+        assert!(g["disk_bytes_end"].as_u64().unwrap() > 0, "{g}");
+    }
+    let samples = std::fs::read_to_string(format!("{d}/samples.jsonl")).unwrap();
+    assert!(
+        samples.lines().count() >= 6,
+        "two rounds of samples: {samples}"
+    );
+    let history = std::fs::read_to_string(format!("{d}/history/clients.jsonl")).unwrap();
+    assert!(
+        history.contains("round 1: ") && history.contains("round 2: "),
+        "faults drawn per round"
+    );
+}

@@ -12,6 +12,7 @@ pub mod error;
 pub mod exit_code;
 pub mod ids;
 pub mod job;
+pub mod join;
 pub mod keys;
 pub mod size;
 pub mod time;

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use openraft::{BasicNode, ChangeMembers, Raft, RaftMetrics, ServerState};
 use shoal_home::{Identity, NodeConfig};
 use shoal_raft_store::{StoreView, TypeConfig};
+use shoal_types::join::JoinProof;
 use shoal_types::{Certificate, NodeId};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -31,6 +32,9 @@ pub struct Membership {
     net: Net,
     node_id: u64,
     certificate: Certificate,
+    /// Signs this node's joins (the proof that it holds the certified key).
+    node_key: ed25519_dalek::SigningKey,
+    cluster_id: String,
     voter_grace: Duration,
     /// Fleet start: create the cluster once this many fresh nodes see each other.
     expect: u32,
@@ -59,6 +63,8 @@ impl Membership {
             net,
             node_id: identity.node_id.0,
             certificate: identity.certificate.clone(),
+            node_key: identity.node_key.clone(),
+            cluster_id: identity.cluster_id.clone(),
             voter_grace: Duration::from_millis(config.voter_grace_ms),
             expect: config.expect,
             adverts,
@@ -202,10 +208,18 @@ impl Membership {
         }
         let addr = self.own_addr().await;
         for t in targets {
+            let proof = JoinProof::sign(
+                &self.node_key,
+                &self.cluster_id,
+                self.node_id,
+                &addr,
+                shoal_types::time::now_ms(),
+            );
             let req = message::Join {
                 node_id: self.node_id,
                 addr: addr.clone(),
                 certificate: self.certificate.clone(),
+                proof: Some(proof),
             };
             match self.net.call(t, req, None).await {
                 Ok(Ok(())) => {

@@ -12,6 +12,7 @@ use openraft::{BasicNode, TryAsRef};
 use serde::{Deserialize, Serialize};
 use shoal_raft_store::{Request, Response, TypeConfig};
 use shoal_types::api::LogStream;
+use shoal_types::join::JoinProof;
 use shoal_types::{Certificate, JobId, NodeId};
 
 /// One piece of an output file.
@@ -31,11 +32,14 @@ pub enum NetRequest {
     /// A write for the leader to propose (from a node that is not the leader).
     Forward(Request),
     /// "Add me": a node, not yet a member, asks the leader to add it as a learner.
-    /// Any node passes it on to its leader; the certificate proves who asks.
+    /// Any node passes it on to its leader. The certificate says which key the node
+    /// id belongs to; the proof, signed by that key, shows the sender holds it.
     Join {
         node_id: u64,
         addr: String,
         certificate: Certificate,
+        #[serde(default)]
+        proof: Option<JoinProof>,
     },
     /// "Up to which index must I apply to read linearizably?" (to the leader).
     ReadIndex,
@@ -148,8 +152,12 @@ rpc!(
 );
 rpc!(
     /// Add (or update) this node as a member.
-    Join { node_id: u64, addr: String, certificate: Certificate } => Result<(), ForwardError>,
-    |m| NetRequest::Join { node_id: m.node_id, addr: m.addr, certificate: m.certificate }, Joined
+    Join { node_id: u64, addr: String, certificate: Certificate, proof: Option<JoinProof> }
+        => Result<(), ForwardError>,
+    |m| NetRequest::Join {
+        node_id: m.node_id, addr: m.addr, certificate: m.certificate, proof: m.proof
+    },
+    Joined
 );
 rpc!(
     /// The leader's commit index for a linearizable read.

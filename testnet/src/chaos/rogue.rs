@@ -39,11 +39,23 @@ pub(super) fn rogue(
 /// Peers that admitted the rogue within `wait`; requests from other peers are
 /// answered with nothing.
 pub(super) async fn admitted(events: &mut P2pEvents, wait: Duration) -> Vec<PeerId> {
+    admitted_with_certificates(events, wait)
+        .await
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect()
+}
+
+/// [`admitted`], with the certificate each peer showed (certificates are public).
+async fn admitted_with_certificates(
+    events: &mut P2pEvents,
+    wait: Duration,
+) -> Vec<(PeerId, Certificate)> {
     let mut peers = Vec::new();
     let deadline = tokio::time::Instant::now() + wait;
     while let Ok(Some(ev)) = tokio::time::timeout_at(deadline, events.recv()).await {
-        if let P2pEvent::PeerAdmitted { peer, .. } = ev {
-            peers.push(peer);
+        if let P2pEvent::PeerAdmitted { peer, certificate } = ev {
+            peers.push((peer, certificate));
         }
     }
     peers
@@ -105,10 +117,12 @@ pub async fn attack(
         bootstrap,
         listen,
     )?;
-    let peers = admitted(&mut events, Duration::from_secs(3)).await;
+    let shown = admitted_with_certificates(&mut events, Duration::from_secs(3)).await;
+    let peers: Vec<PeerId> = shown.iter().map(|(p, _)| *p).collect();
     tokio::spawn(async move { while events.recv().await.is_some() {} });
     let me = NodeId::from_public_key(key.verifying_key().as_bytes());
     let mut accepted = stranger_in.len();
+    accepted += impostor(&h, &shown, &key, &b.cluster_id, clients).await?;
     for (i, variant) in ["edited", "wrong-key", "other-cluster"].iter().enumerate() {
         let tag = format!("forged-{round}-{i}");
         let spec = JobSpec::argv(
@@ -172,6 +186,78 @@ pub async fn attack(
         }
     }
     Ok(accepted)
+}
+
+/// The certified rogue as an impostor: a join for a member's id with that member's
+/// certificate (shown in its hello) and the rogue's own peer id, and a vote with a
+/// huge term as a non-member. Each must be refused for the right reason; one that
+/// is not is recorded as a violation. Returns how many were not refused.
+async fn impostor(
+    h: &P2pHandle,
+    shown: &[(PeerId, Certificate)],
+    key: &SigningKey,
+    cluster: &str,
+    clients: &Recorder,
+) -> anyhow::Result<usize> {
+    let me = NodeId::from_public_key(key.verifying_key().as_bytes());
+    let Some(victim) = shown.iter().find_map(|(_, c)| c.node_id().ok()) else {
+        return Ok(0);
+    };
+    let addr = format!(
+        "{}@/ip4/127.0.0.1/tcp/1",
+        keys::peer_id_of(&key.verifying_key())
+    );
+    let victim_cert = &shown
+        .iter()
+        .find(|(_, c)| c.node_id().ok() == Some(victim))
+        .unwrap()
+        .1;
+    let proof = shoal_types::join::JoinProof::sign(
+        key,
+        cluster,
+        victim.0,
+        &addr,
+        shoal_types::time::now_ms(),
+    );
+    let join = serde_json::json!({ "Join": {
+        "node_id": victim.0, "addr": addr, "certificate": victim_cert, "proof": proof } });
+    let huge = u64::MAX >> 8;
+    let vote = serde_json::json!({ "Vote": {
+        "vote": { "leader_id": { "term": huge, "node_id": me.0 }, "committed": false },
+        "last_log_id": { "leader_id": { "term": huge, "node_id": me.0 }, "index": huge } } });
+    let mut taken = 0;
+    for (peer, _) in shown {
+        for (what, req, refused) in [
+            ("takeover join", &join, "not signed by the certified key"),
+            ("non-member vote", &vote, "not a member"),
+        ] {
+            let answer = h.request(*peer, serde_json::to_vec(req)?).await;
+            let v: serde_json::Value = answer
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default();
+            let text = v.to_string();
+            anyhow::ensure!(
+                !text.contains("unreadable"),
+                "the rogue's {what} could not be read by {peer}: {text}"
+            );
+            if !text.contains(refused) {
+                taken += 1;
+                clients.record(&Event::Violation {
+                    t: now_ns(),
+                    what: format!("{what} was not refused by {peer}: {text}"),
+                });
+            }
+        }
+    }
+    clients.record(&Event::Fault {
+        t: now_ns(),
+        what: format!(
+            "impostor: a join as node {victim} and a vote with term {huge} to {} nodes, {taken} not refused",
+            shown.len()
+        ),
+    });
+    Ok(taken)
 }
 
 /// Which rogue [`attack_from`] runs.
