@@ -156,6 +156,9 @@ pub struct AttemptCgroup {
     /// Threads of this process that live in the cgroup (the spawner thread on v1),
     /// which `pids.max` counts too.
     resident: u64,
+    /// The `pids.max` cap last written (so an unchanged one costs no file access per
+    /// attempt).
+    pids_cap: std::cell::Cell<Option<Option<u64>>>,
 }
 
 impl AttemptCgroup {
@@ -168,6 +171,7 @@ impl AttemptCgroup {
             dirs: Vec::new(),
             procs: Vec::new(),
             resident: 0,
+            pids_cap: std::cell::Cell::new(None),
         };
         for dir in layout.dirs(name) {
             if let Err(e) = fs::create_dir(&dir) {
@@ -203,6 +207,10 @@ impl AttemptCgroup {
     /// Sets `pids.max` (where there is one) for the next attempt; `None`: no cap.
     /// The cap is the job's: threads of this process living in the cgroup are added.
     pub fn set_pids_max(&self, max: Option<u64>) {
+        if self.pids_cap.get() == Some(max) {
+            return;
+        }
+        self.pids_cap.set(Some(max));
         let value = max.map_or("max".to_string(), |m| (m + self.resident).to_string());
         for dir in &self.dirs {
             let file = dir.join("pids.max");
@@ -229,7 +237,11 @@ impl AttemptCgroup {
 
     /// Says that `threads` threads of this process now live in the cgroup.
     pub fn set_resident(&mut self, threads: u64) {
-        self.resident = threads;
+        if self.resident != threads {
+            self.resident = threads;
+            // The cap on file no longer holds the job's own: written again next time.
+            self.pids_cap.set(None);
+        }
     }
 
     /// The processes in the cgroup now, but for this one (whose spawner thread may
@@ -388,6 +400,8 @@ mod tests {
             dirs: vec![dir.clone()],
             procs: Vec::new(),
             resident: 0,
+            pids_cap: std::cell::Cell::new(None),
+            pids_cap: std::cell::Cell::new(None),
         };
         fs::create_dir(&dir).unwrap();
         for f in ["cgroup.procs", "cgroup.kill", "pids.max"] {

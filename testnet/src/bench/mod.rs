@@ -82,8 +82,9 @@ async fn cgroup_cost(
     cpus: usize,
 ) -> anyhow::Result<CgroupCost> {
     let (mut with, mut without) = (Vec::new(), Vec::new());
-    for round in 0..4 {
-        let subreaper = round % 2 == 1;
+    // Alternating A B B A ..., so a drift of the machine weighs on both sides.
+    for round in 0..8 {
+        let subreaper = matches!(round % 4, 1 | 2);
         let dir = base.join(format!("containment-{round}"));
         std::fs::create_dir_all(&dir)?;
         let env = if subreaper {
@@ -102,16 +103,22 @@ async fn cgroup_cost(
         let node = LocalNode::start_with_env(shoal, &dir, cpus as u32, env).await?;
         let t = throughput::trivial_jobs(&node, None, TRIVIAL_JOBS).await?;
         node.stop();
+        eprintln!("  {:.0} jobs/s", t.jobs_per_s);
         if subreaper {
             without.push(t.jobs_per_s);
         } else {
             with.push(t.jobs_per_s);
         }
     }
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    // Medians: one run disturbed by the machine does not decide it.
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        (v[(v.len() - 1) / 2] + v[v.len() / 2]) / 2.0
+    };
+    let (with, without) = (median(&mut with), median(&mut without));
     Ok(CgroupCost {
-        ratio: mean(&with) / mean(&without),
-        subreaper_per_s: mean(&without),
+        ratio: with / without,
+        subreaper_per_s: without,
     })
 }
 
