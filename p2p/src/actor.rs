@@ -38,6 +38,10 @@ type PendingReply = BoxFuture<'static, (ResponseChannel<Vec<u8>>, Option<Vec<u8>
 
 /// How long a stopping swarm waits for its connections to close.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// Peers whose addresses the swarm keeps (each with at most 16 addresses).
+const MAX_KNOWN_PEERS: usize = 1024;
+/// mDNS answers acted on per discovery event.
+const MDNS_PER_EVENT: usize = 32;
 
 /// A request to a peer not yet admitted.
 struct ParkedOut {
@@ -324,6 +328,21 @@ impl Actor {
     }
 
     fn remember(&mut self, peer: PeerId, addr: Multiaddr) {
+        if !self.addresses.contains_key(&peer) && self.addresses.len() >= MAX_KNOWN_PEERS {
+            // Full (mDNS may announce any number of made-up peers): forget one that is
+            // not connected, or take no more.
+            let idle = self
+                .addresses
+                .keys()
+                .find(|p| !self.swarm.is_connected(p))
+                .copied();
+            match idle {
+                Some(p) => {
+                    self.addresses.remove(&p);
+                }
+                None => return,
+            }
+        }
         let known = self.addresses.entry(peer).or_default();
         if !known.contains(&addr) {
             known.push(addr);
@@ -511,7 +530,9 @@ impl Actor {
             }
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
                 let now = Instant::now();
-                for (peer, addr) in found {
+                // Answers are only candidates (a dial must still show a certificate for
+                // the very key): a burst of them is cut short.
+                for (peer, addr) in found.into_iter().take(MDNS_PER_EVENT) {
                     if peer == *self.swarm.local_peer_id() || self.gate.is_shunned(&peer, now) {
                         continue;
                     }

@@ -33,6 +33,36 @@ pub struct P2pConfig {
     pub request_timeout: Duration,
     /// Largest request and response accepted on the RPC protocol.
     pub max_message: usize,
+    /// How many connections the swarm keeps (a flood of handshakes is denied past
+    /// these, before any certificate is read).
+    pub limits: ConnectionCaps,
+}
+
+/// Connection limits of one swarm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionCaps {
+    /// Incoming connections still in their handshake.
+    pub pending_incoming: u32,
+    /// Dials in progress.
+    pub pending_outgoing: u32,
+    pub established_incoming: u32,
+    /// Both directions together.
+    pub established: u32,
+    /// To one peer (a node needs one; redials and simultaneous dials make more).
+    pub per_peer: u32,
+}
+
+impl Default for ConnectionCaps {
+    /// Room for clusters of hundreds of nodes, each connected to every other.
+    fn default() -> ConnectionCaps {
+        ConnectionCaps {
+            pending_incoming: 64,
+            pending_outgoing: 128,
+            established_incoming: 1024,
+            established: 2048,
+            per_peer: 4,
+        }
+    }
 }
 
 impl P2pConfig {
@@ -54,6 +84,7 @@ impl P2pConfig {
             hello_timeout: Duration::from_secs(2),
             request_timeout: Duration::from_secs(10),
             max_message: 16 << 20,
+            limits: ConnectionCaps::default(),
         }
     }
 }

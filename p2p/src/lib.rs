@@ -27,7 +27,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use config::P2pConfig;
+pub use config::{ConnectionCaps, P2pConfig};
 pub use error::P2pError;
 pub use handle::{P2pEvent, P2pEvents, P2pHandle};
 pub use identity::{keypair_from_node_key, peer_id_of};

@@ -368,3 +368,58 @@ async fn members_talk_over_quic() {
         .unwrap();
     assert_eq!(answer, b"echo:ping");
 }
+
+/// T8: a flood of raw TCP connections that never finish a handshake. Past the
+/// pending-incoming cap the node closes them at once; a member already connected
+/// keeps talking through it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_flood_is_capped_and_members_keep_talking() {
+    let authority = SigningKey::from_bytes(&[1; 32]);
+    let mut cb = config(&authority, "c1", 2, vec![]);
+    cb.limits.pending_incoming = 8;
+    let (b, b_events) = run(cb);
+    let mut b_events = echo(b_events);
+    let b_addr = listen_addr(&b).await;
+    let (a, a_events) = run(config(&authority, "c1", 3, vec![b_addr.clone()]));
+    let _a_events = echo(a_events);
+    assert_eq!(next_admitted(&mut b_events).await, a.local_peer_id());
+
+    let port = b_addr
+        .iter()
+        .find_map(|p| match p {
+            libp2p::multiaddr::Protocol::Tcp(port) => Some(port),
+            _ => None,
+        })
+        .unwrap();
+    let mut flood = Vec::new();
+    for _ in 0..200 {
+        flood.push(
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap(),
+        );
+    }
+    // Denied connections are closed by the node: a read sees the end (or a reset).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut closed = 0;
+    for s in &mut flood {
+        let mut buf = [0u8; 64];
+        use tokio::io::AsyncReadExt;
+        // A pending connection gets the node's side of the handshake, or nothing.
+        if let Ok(r) = timeout(Duration::from_millis(5), s.read(&mut buf)).await {
+            if matches!(r, Ok(0) | Err(_)) {
+                closed += 1;
+            }
+        }
+    }
+    assert!(
+        closed >= 200 - 8 - 4,
+        "only {closed} of 200 unfinished handshakes were refused with a cap of 8"
+    );
+    // The member is served all along.
+    let answer = a
+        .request(b.local_peer_id(), b"still there".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(answer, b"echo:still there");
+}
