@@ -20,6 +20,7 @@ use tracing::{info, warn, Instrument};
 use crate::adverts::AdvertTable;
 use crate::leases::{heartbeat, LeaseTiming, LivenessHandle};
 use crate::membership::join::JoinDesk;
+use crate::membership::vouch::Vouchers;
 use crate::net::message::{self, NetRequest, NetResponse};
 use crate::net::server::Handler;
 use crate::net::{addr, ForwardError, Net};
@@ -38,6 +39,8 @@ pub struct Dispatch {
     pub view: shoal_raft_store::StoreView,
     /// Where the short-lived tasks it starts (a delayed election) are tracked.
     pub tasks: TaskTracker,
+    /// Senders of raft messages that members vouched for (see `membership::vouch`).
+    pub vouchers: Vouchers,
 }
 
 impl Handler for Dispatch {
@@ -79,7 +82,7 @@ impl Handler for Dispatch {
             _ => None,
         };
         if let Some(what) = for_members {
-            if let Err(why) = self.member(sender) {
+            if let Err(why) = self.member(sender).await {
                 warn!(?sender, what, reason = %why, "message from a non-member dropped");
                 return NetResponse::Refused(why);
             }
@@ -130,6 +133,15 @@ impl Handler for Dispatch {
                     node,
                 ))
             }
+            NetRequest::IsMember { node } => NetResponse::IsMember(
+                self.raft
+                    .metrics()
+                    .borrow()
+                    .membership_config
+                    .membership()
+                    .get_node(&node)
+                    .is_some(),
+            ),
             NetRequest::Logs {
                 job,
                 attempt,
@@ -151,25 +163,22 @@ impl Handler for Dispatch {
 }
 
 impl Dispatch {
-    /// Whether `sender` is a member (voter or learner) in this node's latest view of
-    /// the membership: raft messages, heartbeats and a worker's writes count only
-    /// from members, so a certified node that is not one cannot inflate terms, depose
-    /// the leader or take work. A node with no membership yet (new, its log empty)
-    /// takes raft messages from anyone certified: it has nothing to protect, and
-    /// the leader's first append is how it learns the membership.
-    fn member(&self, sender: Option<u64>) -> Result<(), String> {
-        let m = self.raft.metrics().borrow().membership_config.clone();
-        let membership = m.membership();
+    /// Whether `sender` is a member (voter or learner): raft messages, heartbeats
+    /// and a worker's writes count only from members, so a certified node that is
+    /// not one cannot inflate terms, pose as the leader or take work. A sender this
+    /// node's (possibly lagging) view does not list is asked about
+    /// ([`Vouchers::admit`]).
+    async fn member(&self, sender: Option<u64>) -> Result<(), String> {
         let Some(sender) = sender else {
             return Err("a peer whose node id is unknown".into());
         };
-        if membership.nodes().next().is_none() || membership.get_node(&sender).is_some() {
-            return Ok(());
-        }
-        Err(format!(
-            "node {} is not a member of this cluster",
-            NodeId(sender)
-        ))
+        let members: Vec<u64> = {
+            let m = self.raft.metrics().borrow().membership_config.clone();
+            m.membership().nodes().map(|(id, _)| *id).collect()
+        };
+        self.vouchers
+            .admit(&self.net, sender, self.identity.node_id.0, &members)
+            .await
     }
 
     async fn forwarded(&self, sender: Option<u64>, req: Request) -> Result<Response, ForwardError> {

@@ -316,6 +316,7 @@ async fn start_loaded(
         adverts: adverts.clone(),
         view: view.clone(),
         tasks: tasks.clone(),
+        vouchers: Default::default(),
     });
     tasks.spawn(
         crate::net::server::serve(

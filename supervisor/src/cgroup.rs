@@ -401,7 +401,6 @@ mod tests {
             procs: Vec::new(),
             resident: 0,
             pids_cap: std::cell::Cell::new(None),
-            pids_cap: std::cell::Cell::new(None),
         };
         fs::create_dir(&dir).unwrap();
         for f in ["cgroup.procs", "cgroup.kill", "pids.max"] {

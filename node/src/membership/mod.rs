@@ -9,6 +9,7 @@
 pub mod autopilot;
 pub mod fleet;
 pub mod join;
+pub mod vouch;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};

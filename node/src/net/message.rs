@@ -47,6 +47,11 @@ pub enum NetRequest {
     Heartbeat {
         node: NodeId,
     },
+    /// "Is this node a member in your view?" (from a node whose own view lags; see
+    /// `membership::vouch`).
+    IsMember {
+        node: u64,
+    },
     /// A piece of one attempt's output file on the receiving node.
     Logs {
         job: JobId,
@@ -67,6 +72,7 @@ pub enum NetResponse {
     Logs(Result<LogChunk, String>),
     HeartbeatAck(Result<(), ForwardError>),
     ReadIndex(Result<u64, ForwardError>),
+    IsMember(bool),
     /// The request could not be read or was not allowed.
     Refused(String),
 }
@@ -168,6 +174,11 @@ rpc!(
     /// A worker's sign of life to the leader.
     Heartbeat { node: NodeId } => Result<(), ForwardError>,
     |m| NetRequest::Heartbeat { node: m.node }, HeartbeatAck
+);
+rpc!(
+    /// Whether `node` is a member (voter or learner) in the receiver's view.
+    IsMember { node: u64 } => bool,
+    |m| NetRequest::IsMember { node: m.node }, IsMember
 );
 rpc!(
     /// A chunk of one attempt's output from the node that ran it.
