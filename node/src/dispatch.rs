@@ -74,7 +74,11 @@ impl Handler for Dispatch {
 
     async fn request(&self, sender: Option<u64>, req: NetRequest) -> NetResponse {
         let for_members = match &req {
-            NetRequest::Append(_) | NetRequest::Vote(_) | NetRequest::Snapshot(_) => Some("raft"),
+            // Appends and snapshots are not gated yet: a node whose view lags (a new
+            // learner replaying old configurations) must take them from a leader it
+            // does not know yet, and vouching for it was not shown reliable under
+            // membership churn (soak, 2026-12-08). Open: docs/SECURITY.md.
+            NetRequest::Vote(_) => Some("vote"),
             NetRequest::Heartbeat { .. } => Some("heartbeat"),
             NetRequest::Forward(
                 Request::Lease { .. } | Request::Start { .. } | Request::Complete { .. },

@@ -128,7 +128,7 @@ fn a_short_soak_samples_every_node_and_keeps_every_invariant() {
     let d = dir.path().to_str().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_shoal-testnet"))
         .args(["soak", "--loopback", "--nodes", "3", "--duration", "40s"])
-        .args(["--warm-up", "0s", "--faults", "worker-kill,leader-pause"])
+        .args(["--warm-up", "1s", "--faults", "worker-kill,leader-pause"])
         .args(["--seed", "3", "--json", "--dir", d])
         .output()
         .unwrap();

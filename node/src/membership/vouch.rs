@@ -21,8 +21,10 @@ use crate::net::{message, Net};
 
 /// How long a sender nobody vouched for is refused without asking again.
 pub const REFUSE_FOR: Duration = Duration::from_secs(5);
-/// How many known members are asked about one sender.
-pub const ASK_AT_MOST: usize = 3;
+/// How many known members are asked about one sender, all at once. Generous: a
+/// lagging view lists members that have since died or been removed, which never
+/// answer.
+pub const ASK_AT_MOST: usize = 16;
 /// How long each may take to answer.
 pub const ANSWER_WITHIN: Duration = Duration::from_millis(800);
 
@@ -149,11 +151,16 @@ mod tests {
             Verdict::Accept,
             "vouched"
         );
-        // Asked: known members but this node and the sender, at most three.
+        // Asked: known members but this node and the sender.
         assert_eq!(
             judge(9, 1, &members, false, None, t0),
-            Verdict::Ask(vec![2, 3, 4])
+            Verdict::Ask(vec![2, 3, 4, 5])
         );
+        let many: Vec<u64> = (1..=40).collect();
+        match judge(99, 1, &many, false, None, t0) {
+            Verdict::Ask(v) => assert_eq!(v.len(), ASK_AT_MOST),
+            other => panic!("{other:?}"),
+        }
         let until = t0 + REFUSE_FOR;
         assert_eq!(
             judge(9, 1, &members, false, Some(until), t0),
@@ -161,7 +168,7 @@ mod tests {
         );
         assert_eq!(
             judge(9, 1, &members, false, Some(until), until),
-            Verdict::Ask(vec![2, 3, 4]),
+            Verdict::Ask(vec![2, 3, 4, 5]),
             "asked again once the refusal ran out"
         );
         // Nobody to ask: refused.
