@@ -6,8 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{addr, eventually, options};
-use shoal_home::{init_genesis, init_join, Home};
+use common::{addr, cluster_homes, eventually, options, start_three};
 use shoal_node::{start, RunningNode};
 use shoal_raft_store::{Request, Response};
 use shoal_types::api::ReleaseOutcome;
@@ -23,30 +22,11 @@ fn voters(n: &RunningNode) -> usize {
         .count()
 }
 
-/// `n` homes under `dir`: the first a genesis home, the others set up to join it.
-fn cluster_homes(dir: &std::path::Path, n: usize) -> Vec<Home> {
-    let homes: Vec<Home> = (0..n)
-        .map(|i| Home::new(dir.join(format!("n{i}"))))
-        .collect();
-    init_genesis(&homes[0]).unwrap();
-    for h in &homes[1..] {
-        init_join(h, &homes[0].bundle(), 0).unwrap();
-    }
-    homes
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_join_forward_writes_and_act_only_for_themselves() {
     let dir = tempfile::tempdir().unwrap();
     let homes = cluster_homes(dir.path(), 3);
-    let a = start(options(homes[0].clone(), None)).await.unwrap();
-    let a_addr = addr(&a).await;
-    let b = start(options(homes[1].clone(), Some(&a_addr)))
-        .await
-        .unwrap();
-    let c = start(options(homes[2].clone(), Some(&a_addr)))
-        .await
-        .unwrap();
+    let (a, _, b, c) = start_three(&homes).await;
 
     // The leader adds both as learners and promotes them: three voters.
     eventually("3 voters", || voters(&a) == 3).await;
@@ -183,14 +163,7 @@ async fn an_oversized_entry_is_refused_by_apply_on_every_node() {
     use shoal_types::{JobSpec, JobState};
     let dir = tempfile::tempdir().unwrap();
     let homes = cluster_homes(dir.path(), 3);
-    let a = start(options(homes[0].clone(), None)).await.unwrap();
-    let a_addr = addr(&a).await;
-    let b = start(options(homes[1].clone(), Some(&a_addr)))
-        .await
-        .unwrap();
-    let c = start(options(homes[2].clone(), Some(&a_addr)))
-        .await
-        .unwrap();
+    let (a, _, b, c) = start_three(&homes).await;
     eventually("3 voters", || voters(&a) == 3).await;
     let nodes = [&a, &b, &c];
     let leader = a.raft.metrics().borrow().current_leader.unwrap();

@@ -15,28 +15,17 @@ mod common;
 
 use std::time::Duration;
 
-use common::{addr, eventually, options};
+use common::{addr, cluster_homes, eventually, start_three};
 use ed25519_dalek::SigningKey;
 use openraft::raft::VoteRequest;
 use openraft::{CommittedLeaderId, LogId, Vote};
-use shoal_home::{init_genesis, init_join, Home};
+use shoal_home::Home;
 use shoal_node::net::message::{NetRequest, NetResponse};
-use shoal_node::{start, RunningNode};
+use shoal_node::RunningNode;
 use shoal_p2p::{Addr, P2pConfig, P2pEvent, P2pHandle, PeerId};
 use shoal_raft_store::Request;
 use shoal_types::join::JoinProof;
 use shoal_types::{keys, Certificate, NodeId};
-
-fn cluster_homes(dir: &std::path::Path, n: usize) -> Vec<Home> {
-    let homes: Vec<Home> = (0..n)
-        .map(|i| Home::new(dir.join(format!("n{i}"))))
-        .collect();
-    init_genesis(&homes[0]).unwrap();
-    for h in &homes[1..] {
-        init_join(h, &homes[0].bundle(), 0).unwrap();
-    }
-    homes
-}
 
 /// The rogue: a fresh key certified by the cluster's authority; the peers that
 /// admitted it.
@@ -97,14 +86,7 @@ fn entry_of(n: &RunningNode, node: u64) -> Option<String> {
 async fn a_certified_non_member_can_neither_take_an_identity_nor_drive_raft() {
     let dir = tempfile::tempdir().unwrap();
     let homes = cluster_homes(dir.path(), 3);
-    let a = start(options(homes[0].clone(), None)).await.unwrap();
-    let a_addr = addr(&a).await;
-    let b = start(options(homes[1].clone(), Some(&a_addr)))
-        .await
-        .unwrap();
-    let c = start(options(homes[2].clone(), Some(&a_addr)))
-        .await
-        .unwrap();
+    let (a, a_addr, b, c) = start_three(&homes).await;
     let nodes = [&a, &b, &c];
     eventually("3 voters and one leader", || {
         nodes.iter().all(|n| {

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use shoal_home::{Home, Overrides};
+use shoal_home::{init_genesis, init_join, Home, Overrides};
 use shoal_node::worker::launch::SupervisorCommand;
 use shoal_node::{NodeOptions, RunningNode};
 use shoal_testkit::{listen, wait};
@@ -49,4 +49,32 @@ pub async fn addr(node: &RunningNode) -> String {
         .map(ToString::to_string)
         .collect();
     listen::loopback(&addrs).unwrap_or_else(|| panic!("no loopback address in {addrs:?}"))
+}
+
+/// `n` homes under `dir`: the first a genesis home, the others set up to join it.
+pub fn cluster_homes(dir: &std::path::Path, n: usize) -> Vec<Home> {
+    let homes: Vec<Home> = (0..n)
+        .map(|i| Home::new(dir.join(format!("n{i}"))))
+        .collect();
+    init_genesis(&homes[0]).unwrap();
+    for h in &homes[1..] {
+        init_join(h, &homes[0].bundle(), 0).unwrap();
+    }
+    homes
+}
+
+/// Starts the first three of `homes` (from [`cluster_homes`]): the genesis node,
+/// its address, and two nodes that bootstrap from it.
+pub async fn start_three(homes: &[Home]) -> (RunningNode, String, RunningNode, RunningNode) {
+    let a = shoal_node::start(options(homes[0].clone(), None))
+        .await
+        .unwrap();
+    let a_addr = addr(&a).await;
+    let b = shoal_node::start(options(homes[1].clone(), Some(&a_addr)))
+        .await
+        .unwrap();
+    let c = shoal_node::start(options(homes[2].clone(), Some(&a_addr)))
+        .await
+        .unwrap();
+    (a, a_addr, b, c)
 }
