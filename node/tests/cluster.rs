@@ -6,21 +6,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{addr, cluster_homes, eventually, options, start_three};
-use shoal_node::{start, RunningNode};
+use common::{addr, cluster_homes, eventually, options, start_three, voters};
+use shoal_node::start;
 use shoal_raft_store::{Request, Response};
 use shoal_types::api::ReleaseOutcome;
 use shoal_types::{JobId, NodeId};
-
-fn voters(n: &RunningNode) -> usize {
-    n.raft
-        .metrics()
-        .borrow()
-        .membership_config
-        .membership()
-        .voter_ids()
-        .count()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_join_forward_writes_and_act_only_for_themselves() {

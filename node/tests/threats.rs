@@ -15,7 +15,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{addr, cluster_homes, eventually, start_three};
+use common::{addr, cluster_homes, eventually, start_three, voters};
 use ed25519_dalek::SigningKey;
 use openraft::raft::VoteRequest;
 use openraft::{CommittedLeaderId, LogId, Vote};
@@ -89,17 +89,7 @@ async fn a_certified_non_member_can_neither_take_an_identity_nor_drive_raft() {
     let (a, a_addr, b, c) = start_three(&homes).await;
     let nodes = [&a, &b, &c];
     eventually("3 voters and one leader", || {
-        nodes.iter().all(|n| {
-            n.raft
-                .metrics()
-                .borrow()
-                .membership_config
-                .membership()
-                .voter_ids()
-                .count()
-                == 3
-                && leader(n).is_some()
-        })
+        nodes.iter().all(|n| voters(n) == 3 && leader(n).is_some())
     })
     .await;
     let bootstrap = vec![

@@ -78,3 +78,14 @@ pub async fn start_three(homes: &[Home]) -> (RunningNode, String, RunningNode, R
         .unwrap();
     (a, a_addr, b, c)
 }
+
+/// How many voters `n`'s view of the membership has.
+pub fn voters(n: &RunningNode) -> usize {
+    n.raft
+        .metrics()
+        .borrow()
+        .membership_config
+        .membership()
+        .voter_ids()
+        .count()
+}

@@ -100,13 +100,7 @@ pub async fn attack(
     listen: &Addr,
     clients: &Recorder,
 ) -> anyhow::Result<usize> {
-    let b = shoal_home::bundle::Bundle::load(bundle)?;
-    let authority = keys::verifying_from_hex(&b.authority_public_key)?;
-    let authority_secret = keys::signing_from_hex(
-        b.authority_secret_key
-            .as_deref()
-            .ok_or_else(|| anyhow::anyhow!("the poison scenario needs a simple-mode bundle"))?,
-    )?;
+    let (b, authority, authority_secret) = super::rogue::authority_of(bundle, "poison")?;
     let key = keys::generate();
     let cert = Certificate::issue(&authority_secret, &b.cluster_id, &key.verifying_key(), 1);
     let (h, mut events) = super::rogue::rogue(

@@ -61,6 +61,25 @@ async fn admitted_with_certificates(
     peers
 }
 
+/// The cluster's bundle and its authority's public and secret keys: what a rogue
+/// needs to mint itself a real certificate (anyone with a simple-mode bundle can).
+pub(super) fn authority_of(
+    bundle: &Path,
+    scenario: &str,
+) -> anyhow::Result<(
+    shoal_home::bundle::Bundle,
+    ed25519_dalek::VerifyingKey,
+    SigningKey,
+)> {
+    let b = shoal_home::bundle::Bundle::load(bundle)?;
+    let public = keys::verifying_from_hex(&b.authority_public_key)?;
+    let secret =
+        keys::signing_from_hex(b.authority_secret_key.as_deref().ok_or_else(|| {
+            anyhow::anyhow!("the {scenario} scenario needs a simple-mode bundle")
+        })?)?;
+    Ok((b, public, secret))
+}
+
 /// One round of attacks from a peer listening on `listen`; returns how many forged
 /// submissions or admissions a node accepted.
 pub async fn attack(
@@ -72,13 +91,7 @@ pub async fn attack(
     clients: &Recorder,
     round: u64,
 ) -> anyhow::Result<usize> {
-    let b = shoal_home::bundle::Bundle::load(bundle)?;
-    let authority = keys::verifying_from_hex(&b.authority_public_key)?;
-    let authority_secret = keys::signing_from_hex(
-        b.authority_secret_key
-            .as_deref()
-            .ok_or_else(|| anyhow::anyhow!("the bad-peer scenario needs a simple-mode bundle"))?,
-    )?;
+    let (b, authority, authority_secret) = authority_of(bundle, "bad-peer")?;
 
     // A stranger: certified by another authority. It must not be admitted.
     let stranger_key = keys::generate();
